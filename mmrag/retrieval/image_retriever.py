@@ -1,0 +1,89 @@
+"""A LlamaIndex retriever over the images collection: image in, similar knowledge-base images out."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.schema import ImageNode, NodeWithScore, QueryBundle
+from PIL import Image
+
+from mmrag import images as imgio
+from mmrag.config import RetrievalSettings
+from mmrag.embedding.protocols import ImageEncoder
+from mmrag.errors import MMRagError
+from mmrag.retrieval.store import QdrantStore
+from mmrag.schema import SEMANTIC, VISUAL, Hit
+
+
+@dataclass
+class ImageSearch:
+    hits: list[Hit]
+    tags: list[str]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def hit_to_node(h: Hit) -> NodeWithScore:
+    node = ImageNode(
+        id_=h.id,
+        image_path=h.image_path,
+        text="\n".join(h.captions),
+        metadata={"captions": h.captions, "tags": h.tags, "source": h.source, "scores": h.scores},
+    )
+    return NodeWithScore(node=node, score=h.score)
+
+
+def node_to_hit(n: NodeWithScore) -> Hit:
+    md = n.node.metadata
+    return Hit(
+        id=n.node.node_id,
+        score=float(n.score or 0.0),
+        image_path=getattr(n.node, "image_path", "") or "",
+        captions=list(md.get("captions", [])),
+        source=md.get("source", ""),
+        tags=list(md.get("tags", [])),
+        scores=dict(md.get("scores", {})),
+    )
+
+
+class ImageRetriever(BaseRetriever):
+    """Encodes the query image (visual + semantic vectors) and fuses the two searches.
+
+    As a LlamaIndex retriever the query is ``QueryBundle(query_str="", image_path=...)`` or a plain
+    string holding the image path.
+    """
+
+    def __init__(self, encoder: ImageEncoder, store: QdrantStore, collection: str, settings: RetrievalSettings, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.store = store
+        self.collection = collection
+        self.settings = settings
+
+    def search_image(self, image: Image.Image, top_k: int | None = None, exclude_ids: Iterable[str] = ()) -> ImageSearch:
+        k = top_k or self.settings.top_k
+        if k < 1:
+            raise MMRagError(f"top_k must be >= 1, got {k}")
+        t0 = time.perf_counter()
+        emb = self.encoder.encode([image])
+        t1 = time.perf_counter()
+        hits = self.store.search(
+            self.collection,
+            {VISUAL: emb.visual[0], SEMANTIC: emb.semantic[0]},
+            limit=k,
+            candidates=max(self.settings.candidates, k),
+            weights=self.settings.weights,
+            fusion=self.settings.fusion,
+            rrf_k=self.settings.rrf_k,
+            exclude_ids=exclude_ids,
+        )
+        t2 = time.perf_counter()
+        return ImageSearch(hits, emb.tags[0] if emb.tags else [], {"encode": t1 - t0, "retrieve": t2 - t1})
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        path = query_bundle.image_path or query_bundle.query_str
+        image = imgio.load_image(Path(path))
+        return [hit_to_node(h) for h in self.search_image(image).hits]
