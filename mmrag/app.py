@@ -114,5 +114,12 @@ class MMRag:
         }
 
     def close(self) -> None:
+        """Release the store (a local Qdrant folder is locked by one client at a time)."""
         if "store" in self.__dict__:
             self.store.close()
+
+    def __enter__(self) -> "MMRag":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

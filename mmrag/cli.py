@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mmrag.errors import MMRagError
@@ -63,7 +64,7 @@ def _app():
 
 
 def _fail(e: Exception) -> "typer.Exit":
-    err.print(f"[bold red]error:[/] {e}")
+    err.print(f"[bold red]error:[/] {escape(str(e))}")
     return typer.Exit(1)
 
 
@@ -94,7 +95,8 @@ def caption(
 ) -> None:
     """Caption an image from the captions of its nearest knowledge-base images."""
     try:
-        _print_caption(_app().caption(image, top_k=top_k), as_json)
+        with _app() as mm:
+            _print_caption(mm.caption(image, top_k=top_k), as_json)
     except MMRagError as e:
         raise _fail(e)
 
@@ -105,32 +107,36 @@ def demo(
     top_k: int = typer.Option(5, "--top-k", "-k", min=1, max=100),
 ) -> None:
     """The main job on the embedded default: ingest the bundled knowledge base (once) and caption a photo."""
-    from importlib import resources
-
     try:
-        mm = _app()
-        console.print(f"knowledge base: collection [bold]{mm.settings.qdrant.collection}[/] at {mm.settings.qdrant_location}")
-        report = mm.ensure_knowledge_base()
-        if report is None:
-            console.print(f"reusing {mm.store.count(mm.settings.qdrant.collection)} stored images (nothing to ingest)")
-        else:
-            console.print(report.summary())
-        image = image or Path(str(resources.files("mmrag.data").joinpath("queries/demo.jpg")))
-        console.print(f"query image: {image}")
-        _print_caption(mm.caption(image, top_k=top_k), as_json=False)
+        with _app() as mm:
+            _demo(mm, image, top_k)
     except MMRagError as e:
         raise _fail(e)
+
+
+def _demo(mm, image: Optional[Path], top_k: int) -> None:
+    from importlib import resources
+
+    console.print(f"knowledge base: collection [bold]{mm.settings.qdrant.collection}[/] at {mm.settings.qdrant_location}")
+    report = mm.ensure_knowledge_base()
+    if report is None:
+        console.print(f"reusing {mm.store.count(mm.settings.qdrant.collection)} stored images (nothing to ingest)")
+    else:
+        console.print(report.summary())
+    image = image or Path(str(resources.files("mmrag.data").joinpath("queries/demo.jpg")))
+    console.print(f"query image: {image}")
+    _print_caption(mm.caption(image, top_k=top_k), as_json=False)
 
 
 def _run_ingest(items_fn, batch_size: Optional[int]) -> None:
     try:
         items = items_fn()
-        mm = _app()
-        report = mm.ingest(items, batch_size=batch_size)
+        with _app() as mm:
+            report = mm.ingest(items, batch_size=batch_size)
+            console.print(escape(report.summary()))
+            console.print(f"collection now holds {mm.store.count(mm.settings.qdrant.collection)} points")
     except MMRagError as e:
         raise _fail(e)
-    console.print(report.summary())
-    console.print(f"collection now holds {mm.store.count(mm.settings.qdrant.collection)} points")
     if not report.ok:
         raise typer.Exit(EXIT_PARTIAL)
 
@@ -186,7 +192,8 @@ def ingest_kb(batch_size: Optional[int] = _BATCH) -> None:
 def info(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """Collections, point counts, configured models and where the data lives."""
     try:
-        data = _app().info()
+        with _app() as mm:
+            data = mm.info()
     except MMRagError as e:
         raise _fail(e)
     if as_json:

@@ -1,0 +1,157 @@
+"""Ingestion into real (in-process) Qdrant with the real offline encoders."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmrag.errors import CollectionMismatchError
+from mmrag.ingestion import sources
+from mmrag.schema import SourceItem, content_id
+from tests.conftest import write_coco_corpus
+from tests.imagegen import write_odd_images
+
+
+def test_ingest_then_reingest_adds_nothing(make_app, coco_corpus):
+    app = make_app()
+    items = sources.coco(coco_corpus)
+    first = app.ingest(items, batch_size=5, progress=False)
+    assert (first.added, first.skipped, first.failed) == (12, 0, [])
+    assert app.store.count("images") == 12
+    again = app.ingest(sources.coco(coco_corpus), batch_size=5, progress=False)
+    assert (again.added, again.skipped) == (0, 12)
+    assert app.store.count("images") == 12
+
+
+def test_point_ids_come_from_content(make_app, coco_corpus):
+    app = make_app()
+    items = sources.coco(coco_corpus)
+    app.ingest(items[:3], progress=False)
+    want = {content_id(Path(it.path).read_bytes()) for it in items[:3]}
+    got = {str(p.id) for p in app.store.iter_points("images")}
+    assert got == want
+    # The same bytes under another name and source are the same point.
+    copy = coco_corpus.parent / "copy.png"
+    copy.write_bytes(items[0].path.read_bytes())
+    r = app.ingest([SourceItem(copy, ["dup"], "folder")], progress=False)
+    assert (r.added, r.skipped) == (0, 1)
+
+
+def test_payload_and_named_vectors(make_app, coco_corpus):
+    app = make_app()
+    app.ingest(sources.coco(coco_corpus)[:2], progress=False)
+    p = next(iter(app.store.iter_points("images", with_vectors=True)))
+    assert set(p.vector) == {"visual", "semantic", "caption"}
+    assert len(p.vector["visual"]) == 1280 and len(p.vector["semantic"]) == 512 and len(p.vector["caption"]) == 512
+    for key in ("image_path", "captions", "source", "sha256", "tags"):
+        assert key in p.payload
+    assert Path(p.payload["image_path"]).is_file() and len(p.payload["captions"]) == 3 and len(p.payload["tags"]) == 5
+    meta = app.store.collection_metadata("images")
+    assert meta["models"]["visual"].startswith("efficientnet-lite0") and meta["vectors"]["visual"] == 1280
+
+
+def test_nearest_neighbour_of_a_stored_image_is_itself(make_app, coco_corpus):
+    app = make_app()
+    items = sources.coco(coco_corpus)
+    app.ingest(items, progress=False)
+    from mmrag import images as imgio
+
+    for it in items[:4]:
+        search = app.retriever.search_image(imgio.load_image(it.path), top_k=3)
+        assert search.hits[0].image_path == str(it.path.resolve())
+        assert search.hits[0].scores["visual"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_bad_images_are_reported_and_good_ones_kept(make_app, tmp_path):
+    expected = write_odd_images(tmp_path / "odd")
+    app = make_app()
+    items = sources.folder(tmp_path / "odd") + [SourceItem(tmp_path / "missing.jpg", [], "folder")]
+    report = app.ingest(items, batch_size=4, progress=False)
+    failed = {Path(p).name: reason for p, reason in report.failed}
+    bad = {n for n, ok in expected.items() if not ok} | {"missing.jpg"}
+    assert set(failed) == bad, failed
+    assert report.added == sum(expected.values())
+    assert "decompression bomb" in failed["bomb_20000x20000.png"]
+    assert "truncated" in failed["truncated.jpg"]
+    assert "not found" in failed["missing.jpg"]
+    assert not report.ok and "failed: " in report.summary()
+
+
+def test_mismatched_models_fail_clearly_and_keep_the_data(make_app, coco_corpus, tmp_path):
+    app = make_app(qdrant_path=str(tmp_path / "q"))
+    app.ingest(sources.coco(coco_corpus)[:2], progress=False)
+    app.close()
+    other = make_app(qdrant_path=str(tmp_path / "q"))
+    from mmrag.embedding.efficientnet_conse import EfficientNetConSEEncoder
+
+    other.__dict__["image_encoder"] = EfficientNetConSEEncoder(other.text_encoder, conse_top_k=3)  # other models
+    with pytest.raises(CollectionMismatchError, match=r"models\.semantic: collection has 'efficientnet-lite0\+conse10"):
+        other.ingest(sources.coco(coco_corpus), progress=False)
+    assert other.store.count("images") == 2
+
+
+def test_caption_vector_is_mean_of_caption_embeddings(make_app, coco_corpus):
+    app = make_app()
+    items = sources.coco(coco_corpus)[:1]
+    app.ingest(items, progress=False)
+    p = next(iter(app.store.iter_points("images", with_vectors=["caption"])))
+    enc = app.text_encoder.encode(items[0].captions)
+    want = enc.mean(axis=0)
+    want /= np.linalg.norm(want)
+    np.testing.assert_allclose(np.asarray(p.vector["caption"]), want, atol=1e-5)
+
+
+INGEST_SCRIPT = """
+import os, sys
+from mmrag.app import MMRag
+from mmrag.config import Settings
+from mmrag.ingestion import sources
+app = MMRag(Settings(home=sys.argv[1], qdrant={"path": sys.argv[2]}))
+report = app.ingest(sources.coco(sys.argv[3]), batch_size=2, progress=True)
+print("ADDED", report.added, "SKIPPED", report.skipped, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_killed_mid_run_then_resumed_loses_and_duplicates_nothing(session_home, tmp_path):
+    corpus = write_coco_corpus(tmp_path / "corpus", n=24)
+    store = tmp_path / "qdrant"
+    script = tmp_path / "ingest.py"
+    script.write_text(INGEST_SCRIPT)
+    cmd = [sys.executable, str(script), str(session_home), str(store), str(corpus)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
+    # Kill it once a few batches are stored (tqdm reports progress on stderr).
+    buf, deadline = "", time.time() + 180
+    while time.time() < deadline:
+        ch = proc.stderr.read(1)
+        if not ch:
+            break
+        buf += ch
+        if "added=6" in buf or "added=8" in buf:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert "added=" in buf, buf[-2000:]
+
+    from qdrant_client import QdrantClient
+
+    client = QdrantClient(path=str(store))
+    stored_before = client.count("images").count
+    client.close()
+    assert 0 < stored_before < 24
+
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"ADDED {24 - stored_before} SKIPPED {stored_before}" in out.stdout
+
+    client = QdrantClient(path=str(store))
+    points, _ = client.scroll("images", limit=100, with_payload=True)
+    client.close()
+    paths = sorted(Path(p.payload["image_path"]).name for p in points)
+    assert paths == sorted(f"img_{i:03d}.png" for i in range(24))  # all there, each once
