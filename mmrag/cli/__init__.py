@@ -1,0 +1,38 @@
+"""The ``mmrag`` command line: one Typer app, one module per command group.
+
+Each module in ``COMMAND_MODULES`` exposes ``register(app)``; heavy imports happen inside commands so
+that ``mmrag --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from mmrag.cli._common import err, global_options
+
+COMMAND_MODULES = ["caption", "ingest", "info"]
+
+app = typer.Typer(
+    help="mmrag: multimodal retrieval-augmented generation over Qdrant.\n\n"
+    "Start with `mmrag demo` (ingests the bundled photos once, then captions a bundled query photo).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.callback()(global_options)
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"mmrag.cli.{_name}").register(app)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted; stored batches are kept, re-run to resume")
+        sys.exit(130)
+
+
+__all__ = ["app", "main"]
