@@ -54,9 +54,9 @@ class LoraSettings(BaseModel):
 
 
 class GeneratorSettings(BaseModel):
-    backend: Literal["llama_cpp", "transformers"] = "llama_cpp"
+    backend: Literal["llama_cpp", "transformers", "openai"] = "llama_cpp"
     # llama_cpp: a packaged name (qwen2.5-0.5b-instruct, smollm2-135m-instruct) or a .gguf path;
-    # transformers: HF id or directory.
+    # transformers: HF id or directory; openai: the model name the server serves.
     model: str = "qwen2.5-0.5b-instruct"
     task: Literal["auto", "causal", "seq2seq"] = "auto"
     max_new_tokens: int = 60
@@ -65,6 +65,12 @@ class GeneratorSettings(BaseModel):
     threads: int | None = None
     seed: int = 0
     device: str = "cpu"
+    # openai: an OpenAI-compatible server (vLLM, llama.cpp server). The key is read from the
+    # environment variable named here; unset/empty is fine for local servers without auth.
+    base_url: str = "http://127.0.0.1:8000/v1"
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout: float = Field(default=60.0, gt=0)  # seconds per HTTP request
+    max_retries: int = Field(default=2, ge=0)  # retries after the first attempt (connection errors, 408/429/5xx)
     lora: LoraSettings = Field(default_factory=LoraSettings)
 
 
@@ -76,11 +82,49 @@ class RetrievalSettings(BaseModel):
     weights: dict[str, float] = {"visual": 1.0, "semantic": 1.0}
 
 
+class UISettings(BaseModel):
+    max_upload_mb: int = Field(20, ge=1, le=1024)  # per uploaded file, checked again after upload
+    thumbnail_px: int = Field(256, ge=32, le=2048)
+    # Extra folders whose images the UI may show from payload paths (e.g. a COCO image folder
+    # ingested with the CLI); the bundled KB and <home>/uploads are always allowed.
+    image_roots: list[str] = []
+
+
+class RerankSettings(BaseModel):
+    """How poem candidates are reordered. No cross-encoder ships offline, so the offline default asks
+    the generator to judge; the hub profile uses a trained cross-encoder."""
+
+    kind: Literal["none", "cross_encoder", "llm_judge"] = "llm_judge"
+    model: str | None = None  # cross_encoder: HF id or directory (e.g. BAAI/bge-reranker-base, or a tuned one)
+    max_candidates: int = Field(8, ge=1)  # how many fused candidates are scored (the judge is slow)
+    batch_size: int = Field(16, ge=1)
+    max_length: int = Field(256, ge=16)
+    device: str = "cpu"
+
+
+class PoemSettings(BaseModel):
+    collection: str = "poems"
+    # chinese-poetry ``dist`` folder; None -> $MMRAG_POETRY_DIR, else <home>/data/chinese-poetry
+    data_dir: str | None = None
+    top_k: int = Field(5, ge=1)  # candidates shown after reranking
+    candidates: int = Field(20, ge=1)  # per route, before fusion
+    fusion: Literal["rrf", "weighted"] = "rrf"
+    rrf_k: int = 60
+    weights: dict[str, float] = {"poem": 1.0, "translation": 1.0}
+    caption_neighbours: int = Field(3, ge=1)  # caption-KB images whose captions feed the description
+    generate_candidate: bool = True  # add an LLM-written poem to the candidates
+    description_tokens: int = Field(120, ge=8)
+    poem_tokens: int = Field(120, ge=8)
+    translation_tokens: int = Field(200, ge=8)
+    ingest_batch: int = Field(128, ge=1)
+
+
 # What ``profile: hub`` means: the models a connected machine would use.
 HUB_DEFAULTS: dict[str, dict[str, Any]] = {
     "image_encoder": {"kind": "open_clip", "model": "ViT-B-32", "pretrained": "laion2b_s34b_b79k"},
     "text_encoder": {"kind": "sentence_transformers", "model": "BAAI/bge-small-en-v1.5"},
     "generator": {"backend": "transformers", "model": "google/flan-t5-base", "task": "seq2seq"},
+    "rerank": {"kind": "cross_encoder", "model": "BAAI/bge-reranker-base"},
 }
 
 
@@ -94,6 +138,9 @@ class Settings(BaseSettings):
     text_encoder: TextEncoderSettings = Field(default_factory=TextEncoderSettings)
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    ui: UISettings = Field(default_factory=UISettings)
+    poem: PoemSettings = Field(default_factory=PoemSettings)
+    rerank: RerankSettings = Field(default_factory=RerankSettings)
     log_level: str = "WARNING"
 
     @model_validator(mode="before")

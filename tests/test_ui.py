@@ -1,0 +1,244 @@
+"""The Streamlit UI through Streamlit's AppTest (same process, real models, local Qdrant in a tmp dir),
+plus the helpers it relies on: the image-root check, upload handling and the `mmrag ui` command."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from mmrag.config import Settings  # noqa: E402
+from mmrag.errors import ImageLoadError  # noqa: E402
+from mmrag.ui import APP_PATH  # noqa: E402
+from mmrag.ui.roots import allowed_roots, bundled_kb_dir, bundled_queries_dir, is_under_roots, uploads_dir  # noqa: E402
+from mmrag.ui.uploads import check_upload, safe_file_name, save_uploads  # noqa: E402
+from tests.imagegen import make_rgb_image  # noqa: E402
+
+TIMEOUT = 600  # the first caption loads every model; a busy 2-core machine is slow
+
+
+def png_bytes(seed: int) -> bytes:
+    buf = io.BytesIO()
+    make_rgb_image(seed, (80, 60)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+# -- the image-root check ----------------------------------------------------------------------
+def test_root_check_accepts_images_under_roots_only(tmp_path):
+    root = tmp_path / "kb"
+    (root / "sub").mkdir(parents=True)
+    inside = root / "sub" / "a.jpg"
+    inside.write_bytes(b"x")
+    outside = tmp_path / "secret.jpg"
+    outside.write_bytes(b"x")
+    roots = [root]
+    assert is_under_roots(inside, roots)
+    assert is_under_roots(str(inside), roots)
+    assert not is_under_roots(outside, roots)
+    assert not is_under_roots(root / ".." / "secret.jpg", roots)  # `..` cannot climb out
+    assert not is_under_roots("sub/a.jpg", roots)  # relative: depends on the server's cwd
+    assert not is_under_roots("", roots)
+    assert not is_under_roots("/etc/passwd", [Path("/")])  # not an image file name
+    assert not is_under_roots(inside, [])
+    link = root / "link.jpg"
+    link.symlink_to(outside)  # a link inside a root that points out of it
+    assert not is_under_roots(link, roots)
+    (tmp_path / "kb2").mkdir()
+    assert not is_under_roots(tmp_path / "kb2" / "a.jpg", roots)  # a sibling sharing the prefix
+
+
+def test_allowed_roots_come_from_kb_home_settings_and_metadata(tmp_path):
+    s = Settings(home=tmp_path, ui={"image_roots": [str(tmp_path / "coco"), "relative/dir"]})
+    roots = allowed_roots(s, {"image_roots": [str(tmp_path / "flickr"), 3]})
+    assert roots == [bundled_kb_dir(), tmp_path / "uploads", tmp_path / "coco", tmp_path / "flickr"]
+    assert is_under_roots(bundled_kb_dir() / "images" / "robin.jpg", roots)
+    assert not is_under_roots(bundled_queries_dir() / "demo.jpg", roots)  # queries are not KB images
+
+
+# -- uploads -----------------------------------------------------------------------------------
+def test_upload_names_cannot_escape_or_collide():
+    a = safe_file_name("../../etc/cron.d/x.JPG", b"1")
+    assert "/" not in a and a.endswith("-x.jpg")
+    assert safe_file_name("page.html", b"1").endswith(".img")
+    assert safe_file_name("x.jpg", b"1") != safe_file_name("x.jpg", b"2")
+    assert safe_file_name("..", b"1").endswith("-image.img")
+
+
+def test_uploads_are_size_limited_validated_and_stored(tmp_path):
+    good = png_bytes(1)
+    with pytest.raises(ImageLoadError, match="over the limit"):
+        check_upload("big.png", good, max_bytes=len(good) - 1)
+    saved = save_uploads(
+        [("a.png", good, "A red square.\n\n A second caption "), ("bad.jpg", b"not an image", "x"), ("b.png", png_bytes(2), " ")],
+        uploads_dir(Settings(home=tmp_path)),
+        max_bytes=2**20,
+    )
+    (item,) = saved.items
+    assert item.captions == ["A red square.", "A second caption"] and item.path.parent == tmp_path / "uploads"
+    assert item.path.read_bytes() == good and item.path.with_suffix(".txt").read_text().splitlines() == item.captions
+    reasons = dict(saved.rejected)
+    assert "not a recognised image format" in reasons["bad.jpg"] and "no caption" in reasons["b.png"]
+
+
+# -- `mmrag ui` --------------------------------------------------------------------------------
+def test_ui_command_passes_global_options_through_env(tmp_path):
+    from mmrag.cli import app
+    from mmrag.cli.ui import settings_env, streamlit_command
+
+    env = settings_env(tmp_path / "c.yaml", {"profile": "hub", "qdrant": {"path": "/q", "collection": "pics"}})
+    assert env == {
+        "MMRAG_CONFIG": str(tmp_path / "c.yaml"),
+        "MMRAG_PROFILE": "hub",
+        "MMRAG_QDRANT__PATH": "/q",
+        "MMRAG_QDRANT__COLLECTION": "pics",
+    }
+    cmd = streamlit_command("127.0.0.1", 8600, headless=True)
+    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4] == str(APP_PATH)
+    assert cmd[cmd.index("--server.port") + 1] == "8600" and cmd[cmd.index("--server.headless") + 1] == "true"
+    r = CliRunner().invoke(app, ["ui", "--help"])
+    assert r.exit_code == 0 and all(o in r.output for o in ("--host", "--port", "--headless"))
+
+
+# -- the app -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def kb_qdrant(tmp_path_factory, session_home, encoders):
+    """A local Qdrant folder holding the bundled KB, shared by this module's app tests."""
+    from mmrag.app import MMRag
+
+    path = tmp_path_factory.mktemp("ui_store") / "qdrant"
+    mm = MMRag(Settings(home=session_home, qdrant={"path": str(path)}))
+    mm.__dict__["image_encoder"], mm.__dict__["text_encoder"] = encoders
+    mm.ensure_knowledge_base(progress=False)
+    mm.close()  # one client per local Qdrant folder: the app opens its own
+    yield path
+    from mmrag.ui.resources import _open
+
+    _open.clear()  # closes the apps the UI cached (and the Qdrant folders they lock)
+
+
+@pytest.fixture
+def ui_env(kb_qdrant, session_home, monkeypatch):
+    # The UI reads settings from the environment, as under `mmrag ui`. The working directory is
+    # part of the app's cache key, so it is the same for every test here (one app, one store client).
+    monkeypatch.chdir(kb_qdrant.parent)
+    for k in [k for k in os.environ if k.startswith("MMRAG_")]:
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("MMRAG_HOME", str(session_home))
+    monkeypatch.setenv("MMRAG_QDRANT__PATH", str(kb_qdrant))
+    return monkeypatch
+
+
+def start_app() -> AppTest:
+    at = AppTest.from_file(str(APP_PATH), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    assert [t.label for t in at.tabs] == ["Caption", "Ask", "Poem", "Search", "Knowledge base"]
+    return at
+
+
+def no_errors(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+@pytest.mark.slow
+@pytest.mark.generator
+def test_caption_tab_upload_shows_caption_and_how_it_was_made(ui_env):
+    at = start_app()
+    assert "coming with issue 5" in at.tabs[1].info[0].value
+    demo = (bundled_queries_dir() / "demo.jpg").read_bytes()
+    at.file_uploader(key="caption_upload").upload("demo.jpg", demo, "image/jpeg")
+    at.run()
+    no_errors(at)
+    caption = at.tabs[0].success[0].value
+    assert 3 <= len(caption.split()) <= 40 and "\n" not in caption
+    thumbs = [i.captions[0] for i in at.tabs[0].image]
+    assert thumbs[0] == "demo.jpg" and len(thumbs) == 1 + 5
+    assert thumbs[1].startswith("#1 leuven_street.jpg - score ")  # the same street, another photo
+    assert {m.label for m in at.tabs[0].metric} >= {"encode", "retrieve", "prompt", "generate", "total"}
+    (prompt,) = [e for e in at.tabs[0].expander if e.label.startswith("Prompt")]
+    assert "cobble" in prompt.code[0].value.lower()  # a leuven_street caption went into the prompt
+    assert any("Visual tags" in m.value for m in at.tabs[0].markdown)
+
+    # A rerun with the same image reuses the result instead of generating again.
+    at.run()
+    assert at.tabs[0].success[0].value == caption
+
+    # A bundled example: captioned too, with its hand-written reference captions beside it.
+    at.radio(key="caption_source").set_value("Bundled example").run()
+    assert at.selectbox(key="caption_example").value == "demo.jpg"
+    no_errors(at)
+    assert at.tabs[0].success[0].value == caption  # same bytes and top_k: the kept result
+    assert any(e.label.startswith("Reference captions") for e in at.tabs[0].expander)
+
+
+@pytest.mark.slow
+def test_caption_tab_corrupt_upload_is_a_readable_error(ui_env):
+    at = start_app()
+    at.file_uploader(key="caption_upload").upload("broken.jpg", b"\xff\xd8\xff not really a jpeg", "image/jpeg")
+    at.run()
+    assert not at.exception
+    (err,) = at.tabs[0].error
+    assert "Cannot use this image" in err.value and "broken.jpg" in err.value
+
+
+@pytest.mark.slow
+def test_caption_tab_on_an_empty_store_says_what_to_do(ui_env, tmp_path):
+    ui_env.setenv("MMRAG_QDRANT__PATH", str(tmp_path / "empty_qdrant"))
+    at = start_app()
+    at.file_uploader(key="caption_upload").upload("demo.jpg", (bundled_queries_dir() / "demo.jpg").read_bytes(), "image/jpeg")
+    at.run()
+    assert not at.exception
+    assert "knowledge base is empty" in at.tabs[0].error[0].value
+    assert "Knowledge base" in at.tabs[0].info[0].value
+    assert "No collections yet" in at.tabs[-1].info[0].value
+
+
+@pytest.mark.slow
+def test_kb_tab_shows_store_and_ingests_bundled_and_uploaded_images(ui_env):
+    at = start_app()
+    kb = at.tabs[-1]
+    (models, collections) = [d.value for d in kb.dataframe]
+    assert list(models["model"]) == ["efficientnet-lite0", "use-m3", "qwen2.5-0.5b-instruct"]
+    before = int(collections.set_index("name").loc["images", "points"])
+    assert before >= 40
+    assert any(os.environ["MMRAG_QDRANT__PATH"] in m.value for m in kb.markdown)  # where data lives
+
+    at.button(key="kb_ingest_bundled").click().run()
+    no_errors(at)
+    assert "40 seen, 0 added, 40 already stored" in at.tabs[-1].success[0].value  # idempotent
+
+    seed = int.from_bytes(os.urandom(2), "big")  # a new image every run: the store is per session
+    at.file_uploader(key="kb_upload").set_value([("my photo.png", png_bytes(seed), "image/png")])
+    at.run()
+    at.text_area(key="kb_caps_0").input("A colourful test pattern.\nA generated image.")
+    at.button(key="kb_ingest_uploads").click().run()
+    no_errors(at)
+    assert "1 seen, 1 added" in at.tabs[-1].success[0].value
+    points = at.tabs[-1].dataframe[1].value.set_index("name").loc["images", "points"]
+    assert int(points) == before + 1
+
+
+@pytest.mark.slow
+def test_kb_tab_lists_rejected_uploads_with_reasons(ui_env):
+    at = start_app()
+    at.file_uploader(key="kb_upload").set_value(
+        [("broken.jpg", b"GIF89a but truncated", "image/jpeg"), ("nocaption.png", png_bytes(3), "image/png")]
+    )
+    at.run()
+    at.text_area(key="kb_caps_0").input("A caption for a broken file.")
+    at.button(key="kb_ingest_uploads").click().run()
+    assert not at.exception
+    kb = at.tabs[-1]
+    assert "0 added" in kb.warning[0].value and "2 failed" in kb.warning[0].value
+    rejected = kb.dataframe[-1].value.set_index("file")["reason"].to_dict()
+    assert set(rejected) == {"broken.jpg", "nocaption.png"}
+    assert "truncated or corrupt" in rejected["broken.jpg"] or "not a recognised" in rejected["broken.jpg"]
+    assert "no caption" in rejected["nocaption.png"]
