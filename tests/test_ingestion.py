@@ -155,3 +155,17 @@ def test_killed_mid_run_then_resumed_loses_and_duplicates_nothing(session_home, 
     client.close()
     paths = sorted(Path(p.payload["image_path"]).name for p in points)
     assert paths == sorted(f"img_{i:03d}.png" for i in range(24))  # all there, each once
+
+
+def test_image_folders_are_recorded_as_roots(make_app, coco_corpus, tmp_path):
+    from mmrag.retrieval.store import collapse_roots
+
+    app = make_app()
+    app.ingest(sources.coco(coco_corpus), progress=False)
+    images_dir = str((coco_corpus.parent / "images").resolve())
+    assert app.store.collection_metadata("images")["image_roots"] == [images_dir]
+    # a sub-folder of a known root adds nothing; a sibling folder is added beside it
+    assert app.store.add_image_roots("images", [Path(images_dir) / "sub", tmp_path / "other"]) == sorted(
+        [images_dir, str((tmp_path / "other").resolve())]
+    )
+    assert collapse_roots(["/a/b", "/a", "/ab"]) == ["/a", "/ab"]

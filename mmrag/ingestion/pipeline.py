@@ -182,6 +182,8 @@ class IngestionPipeline:
                     bar.set_postfix(added=report.added, skipped=report.skipped, failed=len(report.failed))
                 pending, pending_size = nxt, len(batch or [])
         bar.close()
+        if report.added:
+            self.store.add_image_roots(self.spec.name, {Path(it.path).parent for it in items})
         report.seen = len(items)
         report.seconds = time.perf_counter() - start
         log.info(report.summary())

@@ -127,6 +127,18 @@ class QdrantStore:
                 + ". Use the models it was built with, or another collection name (qdrant.collection)."
             )
 
+    def add_image_roots(self, name: str, folders: Sequence[str | Path]) -> list[str]:
+        """Record in the collection metadata the folders its images were read from.
+
+        Readers of payload paths (the UI) only open files under these roots, so a tampered or
+        foreign payload cannot make them read arbitrary files.
+        """
+        known = [str(r) for r in self.collection_metadata(name).get("image_roots") or []]
+        roots = collapse_roots([*known, *map(str, folders)])
+        if roots != known:
+            self.client.update_collection(name, metadata={"image_roots": roots})
+        return roots
+
     def count(self, name: str) -> int:
         if not self.exists(name):
             return 0
@@ -191,3 +203,13 @@ class QdrantStore:
         responses = self.client.query_batch_points(name, requests=requests)
         ranked = {k: [(str(p.id), float(p.score), p.payload or {}) for p in r.points] for k, r in zip(names, responses)}
         return fuse(ranked, limit=limit, weights=weights, method=fusion, rrf_k=rrf_k)
+
+
+def collapse_roots(folders: Sequence[str | Path]) -> list[str]:
+    """Resolved folders with any folder inside another listed one dropped, sorted."""
+    paths = sorted({Path(f).resolve() for f in folders}, key=lambda p: (len(p.parts), str(p)))
+    kept: list[Path] = []
+    for p in paths:
+        if not any(p == k or k in p.parents for k in kept):
+            kept.append(p)
+    return sorted(str(p) for p in kept)
