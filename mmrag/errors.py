@@ -47,3 +47,12 @@ class CollectionMismatchError(StoreError):
 
 class EmptyCollectionError(StoreError):
     """A query ran against a collection that does not exist or holds no points."""
+
+
+class GeneratorServerError(MMRagError):
+    """An HTTP generator server (vLLM, llama.cpp server, any OpenAI-compatible API) failed to answer."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"generator server {url}: {reason}")
+        self.url = url
+        self.reason = reason

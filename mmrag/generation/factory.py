@@ -32,4 +32,10 @@ def build_llm(s: GeneratorSettings, models_dir: Path) -> LLM:
         from mmrag.generation.hf_llm import TransformersLLM
 
         return TransformersLLM.from_settings(s)
+    if s.backend == "openai":
+        # A vLLM/llama.cpp server; with lora.enabled the adapter is a vLLM --lora-modules name,
+        # requested as the model (see openai_llm.served_model_name).
+        from mmrag.generation.openai_llm import OpenAICompatibleLLM
+
+        return OpenAICompatibleLLM.from_settings(s)
     raise ConfigError(f"unknown generator.backend {s.backend!r}")
