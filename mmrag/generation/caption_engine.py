@@ -14,7 +14,7 @@ from PIL import Image
 
 from mmrag import images as imgio
 from mmrag.generation.postprocess import clean_caption
-from mmrag.generation.prompts import CAPTION_PROMPT, CAPTION_PROMPT_NO_RETRIEVAL, CAPTION_SYSTEM, caption_context, format_tags
+from mmrag.generation.prompts import CAPTION_PROMPT, CAPTION_PROMPT_NO_RETRIEVAL, CAPTION_SYSTEM, build_caption_prompt
 from mmrag.retrieval.image_retriever import ImageRetriever, hit_to_node
 from mmrag.schema import CaptionResult
 
@@ -57,10 +57,7 @@ class CaptionQueryEngine(BaseQueryEngine):
         img = as_image(image)
         search = self.retriever.search_image(img, top_k=top_k, exclude_ids=exclude_ids)
         t1 = time.perf_counter()
-        if self.use_retrieval:
-            prompt = CAPTION_PROMPT.format(context=caption_context(search.hits, self.per_image_captions), tags=format_tags(search.tags))
-        else:
-            prompt = CAPTION_PROMPT_NO_RETRIEVAL.format(tags=format_tags(search.tags))
+        prompt = build_caption_prompt(search.hits, search.tags, self.use_retrieval, self.per_image_captions)
         t2 = time.perf_counter()
         messages = [ChatMessage(role=MessageRole.SYSTEM, content=CAPTION_SYSTEM), ChatMessage(role=MessageRole.USER, content=prompt)]
         raw = self.llm.chat(messages).message.content or ""

@@ -31,3 +31,10 @@ def caption_context(hits: list[Hit], per_image: int = 2) -> str:
 
 def format_tags(tags: list[str]) -> str:
     return ", ".join(tags) if tags else "(none)"
+
+
+def build_caption_prompt(hits: list[Hit], tags: list[str], use_retrieval: bool = True, per_image: int = 2) -> str:
+    """The caption job's user prompt; fine-tuning data is built with this same function."""
+    if use_retrieval:
+        return CAPTION_PROMPT.format(context=caption_context(hits, per_image), tags=format_tags(tags))
+    return CAPTION_PROMPT_NO_RETRIEVAL.format(tags=format_tags(tags))

@@ -1,0 +1,1 @@
+"""Evaluation: caption metrics (BLEU-4, CIDEr) and the runners that compare generators."""

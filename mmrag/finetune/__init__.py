@@ -1,0 +1,1 @@
+"""Fine-tuning: LoRA/QLoRA of the caption generator on its own retrieval-augmented prompts."""
