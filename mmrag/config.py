@@ -91,12 +91,14 @@ class UISettings(BaseModel):
 
 
 class RerankSettings(BaseModel):
-    """How poem candidates are reordered. No cross-encoder ships offline, so the offline default asks
-    the generator to judge; the hub profile uses a trained cross-encoder."""
+    """How poem candidates are reordered. No cross-encoder ships offline, and the packaged 0.5B
+    generator gave every candidate the same judge score when tried (20-40 s per query for no change),
+    so the offline default keeps the fused order; the hub profile uses a cross-encoder, and
+    ``llm_judge`` is there for stronger generators (e.g. behind vLLM)."""
 
-    kind: Literal["none", "cross_encoder", "llm_judge"] = "llm_judge"
+    kind: Literal["none", "cross_encoder", "llm_judge"] = "none"
     model: str | None = None  # cross_encoder: HF id or directory (e.g. BAAI/bge-reranker-base, or a tuned one)
-    max_candidates: int = Field(8, ge=1)  # how many fused candidates are scored (the judge is slow)
+    max_candidates: int = Field(5, ge=1)  # how many fused candidates are scored (the judge is slow)
     batch_size: int = Field(16, ge=1)
     max_length: int = Field(256, ge=16)
     device: str = "cpu"
@@ -113,7 +115,7 @@ class PoemSettings(BaseModel):
     weights: dict[str, float] = {"poem": 1.0, "translation": 1.0}
     caption_neighbours: int = Field(3, ge=1)  # caption-KB images whose captions feed the description
     generate_candidate: bool = True  # add an LLM-written poem to the candidates
-    description_tokens: int = Field(120, ge=8)
+    description_tokens: int = Field(90, ge=8)
     poem_tokens: int = Field(120, ge=8)
     translation_tokens: int = Field(200, ge=8)
     ingest_batch: int = Field(128, ge=1)

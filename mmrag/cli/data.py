@@ -1,0 +1,105 @@
+"""`mmrag data poems|translate-poems` and `mmrag ingest poems`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from mmrag.cli._common import build_app, console, fail
+from mmrag.errors import MMRagError
+
+data_app = typer.Typer(help="Fetch and prepare data sets (the chinese-poetry corpus, ...).", no_args_is_help=True)
+
+DATA = typer.Option(None, "--data", "-d", help="chinese-poetry dist folder (default: poem.data_dir, $MMRAG_POETRY_DIR, <home>/data/chinese-poetry).")
+
+
+@data_app.command("poems")
+def data_poems(
+    dest: Optional[Path] = typer.Option(None, "--dest", help="Where to put the corpus (default: <home>/data/chinese-poetry)."),
+    version: str = typer.Option("2.0.1", help="chinese-poetry npm package version."),
+    force: bool = typer.Option(False, "--force", help="Fetch again even if the folder exists."),
+) -> None:
+    """Fetch the chinese-poetry corpus (MIT): `npm pack chinese-poetry@VERSION` downloads the ~85 MB
+    tarball from the npm registry (nothing is installed), and its dist/ folder is extracted."""
+    from mmrag.ingestion.poetry import default_data_dir, fetch_chinese_poetry
+
+    try:
+        with build_app() as mm:
+            target = dest or default_data_dir(mm.settings.home)
+        if (target / "quantangshi").is_dir() and not force:
+            console.print(f"chinese-poetry already at {target} (use --force to fetch again)")
+            return
+        console.print(f"fetching chinese-poetry@{version} with `npm pack` into {target} ...")
+        out = fetch_chinese_poetry(target, version)
+        console.print(f"done: {sum(1 for _ in out.rglob('*.json'))} JSON files in {out}")
+    except MMRagError as e:
+        raise fail(e)
+
+
+@data_app.command("translate-poems")
+def data_translate_poems(
+    limit: int = typer.Option(20, "--limit", "-n", min=0, help="Generate at most this many translations (cached ones are free)."),
+) -> None:
+    """Let the generator write vernacular translations for stored poems that have none (route B).
+
+    Cached in <home>/cache/poem_translations.jsonl (resumable) and marked translation_generated in the payload."""
+    from mmrag.generation.poem_engine import translate_poem
+    from mmrag.ingestion.poem_pipeline import TranslationCache, poem_spec, translate_missing
+
+    try:
+        with build_app() as mm:
+            s = mm.settings
+            spec = poem_spec(mm.text_encoder, s.poem.collection)
+            if not mm.store.exists(spec.name):
+                raise MMRagError(f"poem collection {spec.name!r} does not exist at {mm.store.location}; run `mmrag ingest poems` first")
+            mm.store.check_collection(spec)
+            cache = TranslationCache(s.home / "cache" / "poem_translations.jsonl")
+            report = translate_missing(lambda pl: translate_poem(mm.llm, pl, s.poem.translation_tokens), mm.store, spec.name,
+                                       mm.text_encoder, cache, limit, model=s.generator.model)
+            console.print(report.summary())
+    except MMRagError as e:
+        raise fail(e)
+
+
+def ingest_poems(
+    which: str = typer.Option("default", "--set", help="default: 唐诗三百首 + 宋词三百首 + 水墨唐诗 (~800); all: every poem-like file (~350k)."),
+    data: Optional[Path] = DATA,
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", min=1, help="Poems per encoder batch (default: poem.ingest_batch)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Stop after this many poems (a quick look)."),
+) -> None:
+    """Ingest chinese-poetry poems into the poem collection (idempotent; re-run to resume)."""
+    from itertools import islice
+
+    from mmrag.ingestion.poem_pipeline import PoemIngestion, TranslationCache, poem_spec
+    from mmrag.ingestion.poetry import iter_poems, resolve_data_dir, source_files
+
+    try:
+        with build_app() as mm:
+            s = mm.settings
+            root = resolve_data_dir(s.home, data or s.poem.data_dir)
+            files = source_files(root, which)
+            console.print(f"{which} set: {len(files)} files from {root}")
+            poems = iter_poems(root, which, files)
+            if limit:
+                poems = islice(poems, limit)
+            # the default set is small enough to count first, so the bar shows a total
+            total = None
+            if which == "default":
+                poems = list(poems)
+                total = len(poems)
+            cache = TranslationCache(s.home / "cache" / "poem_translations.jsonl")
+            ing = PoemIngestion(mm.text_encoder, mm.store, poem_spec(mm.text_encoder, s.poem.collection), batch_size or s.poem.ingest_batch, cache)
+            report = ing.run(poems, total=total)
+            console.print(report.summary())
+            console.print(f"collection {s.poem.collection} now holds {mm.store.count(s.poem.collection)} poems")
+    except MMRagError as e:
+        raise fail(e)
+
+
+def register(app: typer.Typer) -> None:
+    from mmrag.cli.ingest import ingest_app
+
+    app.add_typer(data_app, name="data")
+    ingest_app.command("poems")(ingest_poems)

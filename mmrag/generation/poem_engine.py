@@ -1,0 +1,263 @@
+"""The poem job as a LlamaIndex query engine.
+
+image (+ the user's words) -> similar knowledge-base images (the caption retriever) -> a Chinese
+description written by the generator from their captions and the visual tags -> route A: the
+description against the ``poem`` vectors, route B: against the ``translation`` vectors -> fused ->
+a generated poem in the form of the top candidate joins them -> a reranker orders them -> the best
+couplet of the winner, with its title, author and the description that led there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from llama_index.core.base.base_query_engine import BaseQueryEngine
+from llama_index.core.base.response.schema import Response
+from llama_index.core.llms import LLM, ChatMessage, MessageRole
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+from mmrag.config import PoemSettings
+from mmrag.embedding.protocols import TextEncoder
+from mmrag.errors import EmptyCollectionError, MMRagError
+from mmrag.generation import poem_prompts as pp
+from mmrag.generation.caption_engine import ImageInput, as_image
+from mmrag.ingestion.poem_pipeline import POEM, TRANSLATION
+from mmrag.retrieval.fusion import fuse
+from mmrag.retrieval.image_retriever import ImageRetriever, ImageSearch
+from mmrag.retrieval.store import QdrantStore
+
+log = logging.getLogger(__name__)
+
+GENERATED_ID = "generated"
+
+
+@dataclass
+class PoemCandidate:
+    id: str
+    title: str
+    author: str
+    dynasty: str
+    collection: str
+    lines: list[str]
+    translation: str = ""
+    rhythmic: str = ""  # ci tune (词牌), which fixes the form a generated poem should follow
+    generated: bool = False
+    score: float = 0.0  # the final order's score (reranker's, else fused)
+    scores: dict[str, float] = field(default_factory=dict)  # poem / translation cosine, fused, rerank
+
+    @classmethod
+    def from_payload(cls, pid: str, payload: dict[str, Any], scores: dict[str, float]) -> "PoemCandidate":
+        return cls(pid, payload.get("title", ""), payload.get("author", ""), payload.get("dynasty", ""),
+                   payload.get("collection", ""), list(payload.get("lines", [])), payload.get("translation", ""),
+                   payload.get("rhythmic", ""), False, scores.get("fused", 0.0), dict(scores))
+
+    def text(self) -> str:
+        return f"《{self.title}》{self.author}\n" + "\n".join(self.lines)
+
+
+@dataclass
+class PoemResult:
+    best: PoemCandidate | None
+    best_lines: list[str]
+    description: str
+    candidates: list[PoemCandidate]
+    words: str = ""
+    tags: list[str] = field(default_factory=list)
+    neighbours: list[str] = field(default_factory=list)  # captions-KB image paths behind the description
+    prompts: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def candidate_node(c: PoemCandidate) -> NodeWithScore:
+    node = TextNode(id_=c.id, text="\n".join(c.lines), metadata={"title": c.title, "author": c.author})
+    return NodeWithScore(node=node, score=c.score)
+
+
+class PoemQueryEngine(BaseQueryEngine):
+    """``engine.poem(image, words=...)`` -> ``PoemResult``; ``engine.query(QueryBundle(words, image_path=...))``
+    -> a LlamaIndex ``Response`` (text: the best lines with title and author)."""
+
+    def __init__(self, image_retriever: ImageRetriever, llm: LLM, text_encoder: TextEncoder, store: QdrantStore,
+                 settings: PoemSettings, reranker: BaseNodePostprocessor | None = None, rerank_candidates: int = 8,
+                 generator_name: str = "generator", **kwargs: Any) -> None:
+        super().__init__(callback_manager=kwargs.pop("callback_manager", None))
+        self.image_retriever = image_retriever
+        self.llm = llm
+        self.encoder = text_encoder
+        self.store = store
+        self.settings = settings
+        self.reranker = reranker
+        self.rerank_candidates = rerank_candidates
+        self.generator_name = generator_name
+
+    def _get_prompt_modules(self) -> dict:
+        return {}
+
+    def _get_prompts(self) -> dict:
+        return {"describe": pp.DESCRIBE_PROMPT, "poem": pp.POEM_PROMPT, "judge": pp.JUDGE_PROMPT}
+
+    def _update_prompts(self, prompts: dict) -> None:  # templates are module constants
+        pass
+
+    def _chat(self, system: str, user: str, max_new_tokens: int) -> str:
+        msgs = [ChatMessage(role=MessageRole.SYSTEM, content=system), ChatMessage(role=MessageRole.USER, content=user)]
+        return self.llm.chat(msgs, **pp.token_budget(self.llm, max_new_tokens)).message.content or ""
+
+    # -- stages ----------------------------------------------------------------------------
+    def _search_image(self, img) -> ImageSearch:
+        try:
+            return self.image_retriever.search_image(img, top_k=self.settings.caption_neighbours)
+        except EmptyCollectionError as e:
+            # No caption knowledge base: describe from the visual tags alone rather than fail.
+            log.warning("%s; describing from visual tags only", e)
+            emb = self.image_retriever.encoder.encode([img])
+            return ImageSearch([], emb.tags[0] if emb.tags else [])
+
+    def describe(self, search: ImageSearch, words: str = "") -> tuple[str, str]:
+        prompt = pp.DESCRIBE_PROMPT.format(
+            context=pp.describe_context(search.hits), tags=", ".join(search.tags) or "（无）",
+            words=pp.WORDS_LINE.format(words=words) if words else "",
+        )
+        text = pp.clean_text(self._chat(pp.DESCRIBE_SYSTEM, prompt, self.settings.description_tokens), max_sentences=3)
+        if not pp.has_chinese(text):  # a small generator sometimes answers in English; the user's words still count
+            log.warning("description has no Chinese text: %r", text)
+        return text, prompt
+
+    def retrieve(self, query: str, limit: int) -> list[PoemCandidate]:
+        """Route A (poem vectors) and route B (translation vectors) with one query vector, fused."""
+        from qdrant_client import models as m
+
+        s, name = self.settings, self.settings.collection
+        if self.store.count(name) == 0:
+            raise EmptyCollectionError(f"poem collection {name!r} at {self.store.location} is empty; run `mmrag ingest poems`")
+        vec = self.encoder.encode([query], kind="query")[0]
+        routes = [r for r in (POEM, TRANSLATION) if s.weights.get(r, 1.0) > 0]
+        reqs = [m.QueryRequest(query=np.asarray(vec, np.float32).tolist(), using=r, limit=s.candidates, with_payload=True) for r in routes]
+        responses = self.store.client.query_batch_points(name, requests=reqs)
+        ranked = {r: [(str(p.id), float(p.score), p.payload or {}) for p in resp.points] for r, resp in zip(routes, responses)}
+        payloads = {pid: pl for hits in ranked.values() for pid, _, pl in hits}
+        fused = fuse(ranked, limit=limit, weights=s.weights, method=s.fusion, rrf_k=s.rrf_k)
+        return [PoemCandidate.from_payload(h.id, payloads[h.id], {**h.scores, "fused": h.score}) for h in fused]
+
+    def compose(self, description: str, model: PoemCandidate) -> tuple[PoemCandidate | None, str]:
+        """A new poem in the form of ``model`` (the top retrieved candidate)."""
+        form, shape = pp.poem_form(model.lines, model.rhythmic)
+        prompt = pp.POEM_PROMPT.format(form=form, shape=shape, description=description)
+        raw = self._chat(pp.POEM_SYSTEM, prompt, self.settings.poem_tokens)
+        lines = pp.clean_poem(raw)
+        if not lines:
+            log.warning("the generator wrote no usable poem (not verse), dropped: %r", raw)
+            return None, prompt
+        c = PoemCandidate(GENERATED_ID, f"{form}（生成）", self.generator_name, "当代", "generated", lines, generated=True)
+        return c, prompt
+
+    def rerank(self, query: str, candidates: list[PoemCandidate]) -> list[PoemCandidate]:
+        if self.reranker is None or not candidates:
+            return candidates
+        head, tail = candidates[: self.rerank_candidates], candidates[self.rerank_candidates:]
+        by_id = {c.id: c for c in head}
+        nodes = self.reranker.postprocess_nodes([candidate_node(c) for c in head], QueryBundle(query))
+        out = []
+        for n in nodes:
+            c = by_id[n.node.node_id]
+            c.score = float(n.score if n.score is not None else -1.0)
+            c.scores["rerank"] = c.score
+            out.append(c)
+        return out + tail  # unjudged candidates stay after the judged ones, in fused order
+
+    def best_lines(self, query: str, c: PoemCandidate) -> list[str]:
+        """The couplet (one stored line) closest to the description; short poems are shown whole."""
+        if len(c.lines) <= 2:
+            return list(c.lines)
+        sims = self.encoder.encode(c.lines, kind="passage") @ self.encoder.encode([query], kind="query")[0]
+        return [c.lines[int(np.argmax(sims))]]
+
+    # -- the job ---------------------------------------------------------------------------
+    def poem(self, image: ImageInput, words: str = "", top_k: int | None = None) -> PoemResult:
+        k = top_k or self.settings.top_k
+        if k < 1:
+            raise MMRagError(f"top_k must be >= 1, got {k}")
+        t = {"start": time.perf_counter()}
+        search = self._search_image(as_image(image))
+        t["image_search"] = time.perf_counter()
+        description, describe_prompt = self.describe(search, words)
+        t["describe"] = time.perf_counter()
+        query = f"{description} {words}".strip()
+        candidates = self.retrieve(query, limit=max(k, self.rerank_candidates))
+        t["retrieve"] = time.perf_counter()
+        prompts = {"describe": describe_prompt}
+        if self.settings.generate_candidate and candidates:
+            made, prompts["poem"] = self.compose(query, candidates[0])
+            if made is not None:
+                candidates.insert(min(len(candidates), 1), made)  # judged beside the top retrieved one
+        t["compose"] = time.perf_counter()
+        ranked = self.rerank(query, candidates)[:k]
+        t["rerank"] = time.perf_counter()
+        best = ranked[0] if ranked else None
+        lines = self.best_lines(query, best) if best else []
+        t["best_lines"] = time.perf_counter()
+        stages = list(t)
+        timings = {b: t[b] - t[a] for a, b in zip(stages, stages[1:])}
+        timings["total"] = t["best_lines"] - t["start"]
+        return PoemResult(best, lines, description, ranked, words, search.tags, [h.image_path for h in search.hits], prompts, timings)
+
+    def _query(self, query_bundle: QueryBundle) -> Response:
+        if query_bundle.image_path:
+            result = self.poem(query_bundle.image_path, words=query_bundle.query_str)
+        else:
+            result = self.poem(query_bundle.query_str)
+        b = result.best
+        text = f"{''.join(result.best_lines)}\n——《{b.title}》{b.author}" if b else ""
+        return Response(
+            response=text,
+            source_nodes=[candidate_node(c) for c in result.candidates],
+            metadata={"description": result.description, "tags": result.tags, "timings": result.timings, "prompts": result.prompts},
+        )
+
+    async def _aquery(self, query_bundle: QueryBundle) -> Response:
+        return self._query(query_bundle)
+
+
+def poem_engine(mm, rerank_kind: str | None = None) -> PoemQueryEngine:
+    """The poem engine over an ``MMRag`` app's components (caption retriever, generator, text encoder, store)."""
+    from mmrag.ingestion.poem_pipeline import poem_spec
+    from mmrag.reranking import build_reranker
+
+    s = mm.settings
+    spec = poem_spec(mm.text_encoder, s.poem.collection)
+    if not mm.store.exists(spec.name):
+        raise EmptyCollectionError(f"poem collection {spec.name!r} does not exist at {mm.store.location}; run `mmrag ingest poems`")
+    mm.store.check_collection(spec)
+    if mm.store.exists(s.qdrant.collection):
+        mm.store.check_collection(mm.images_spec())
+    rs = s.rerank.model_copy(update={"kind": rerank_kind}) if rerank_kind else s.rerank
+    return PoemQueryEngine(mm.retriever, mm.llm, mm.text_encoder, mm.store, s.poem, build_reranker(rs, mm.llm),
+                           rerank_candidates=rs.max_candidates, generator_name=s.generator.model)
+
+
+def translate_poem(llm: LLM, payload: dict[str, Any], max_new_tokens: int = 200) -> str:
+    """A vernacular translation of a stored poem (hypothetical-document indexing for route B)."""
+    """Returns "" when the output is not a usable translation (no Chinese, or the poem copied back)."""
+    poem = "\n".join(payload.get("lines", []))
+    fill = lambda title, author, text: pp.TRANSLATE_PROMPT.format(title=title, author=author, text=text)  # noqa: E731
+    ex_poem, ex_translation = pp.TRANSLATE_EXAMPLE
+    ex_title, ex_text = ex_poem.split("\n", 1)
+    msgs = [
+        ChatMessage(role=MessageRole.SYSTEM, content=pp.TRANSLATE_SYSTEM),
+        ChatMessage(role=MessageRole.USER, content=fill(ex_title.split()[0].strip("《》"), ex_title.split()[1], ex_text)),
+        ChatMessage(role=MessageRole.ASSISTANT, content=ex_translation),
+        ChatMessage(role=MessageRole.USER, content=fill(payload.get("title", ""), payload.get("author", ""), poem)),
+    ]
+    text = pp.clean_text(llm.chat(msgs, **pp.token_budget(llm, max_new_tokens)).message.content or "")
+    if not pp.has_chinese(text) or pp.is_copy(text, poem):
+        log.warning("unusable translation for %s, dropped: %r", payload.get("title"), text[:80])
+        return ""
+    return text
