@@ -1,0 +1,163 @@
+"""`mmrag search` (interactive or one-shot text-to-image search) and `mmrag eval search` (the benchmark)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from mmrag.cli._common import build_app, console, fail
+from mmrag.errors import MMRagError
+
+HELP_LINE = "answer the question, or type [bold]/results[/], [bold]/save PATH[/], [bold]/reset[/], [bold]/quit[/]"
+
+
+def print_hits(hits, title: str, as_json: bool = False) -> None:
+    if as_json:
+        console.print_json(json.dumps([h.to_dict() for h in hits], ensure_ascii=False))
+        return
+    table = Table(title=title)
+    for col in ("#", "image", "score", "semantic", "caption", "captions"):
+        table.add_column(col, overflow="fold")
+    for i, h in enumerate(hits, 1):
+        table.add_row(
+            str(i), escape(Path(h.image_path).name), f"{h.score:.4f}", f"{h.scores.get('semantic', float('nan')):.3f}",
+            f"{h.scores.get('caption', float('nan')):.3f}", escape(h.captions[0] if h.captions else ""),
+        )
+    console.print(table)
+
+
+def _show_round(engine) -> None:
+    r = engine.session.latest
+    print_hits(r.hits, f"round {r.round} - searched: {r.query}")
+
+
+def _interactive(engine, resume: Optional[Path], save: Optional[Path]) -> None:
+    from rich.prompt import Prompt
+
+    from mmrag.search.session import SearchSession
+
+    if resume:
+        engine.resume(SearchSession.load(resume))
+        _show_round(engine)
+    console.print(f"[dim]{HELP_LINE}[/]")
+    while True:
+        if engine.session is None:
+            text = Prompt.ask("[bold]Describe the photo you are looking for[/]").strip()
+        else:
+            text = Prompt.ask(f"[bold cyan]{escape(engine.question or 'Anything to add?')}[/]").strip()
+        cmd, _, arg = text.partition(" ")
+        if cmd in ("/quit", "/q", "/exit"):
+            break
+        if cmd == "/reset":
+            engine.reset()
+            console.print("[dim]session reset[/]")
+            continue
+        if cmd == "/save":
+            if engine.session is None:
+                console.print("[yellow]nothing to save yet[/]")
+            else:
+                console.print(f"saved to {engine.session.save(Path(arg.strip() or save or 'search_session.json'))}")
+            continue
+        if cmd == "/results":
+            if engine.session is not None:
+                _show_round(engine)
+            continue
+        if not text:
+            continue
+        if engine.session is None:
+            engine.start(text)
+        else:
+            engine.answer(text)
+        _show_round(engine)
+    if save and engine.session is not None:
+        console.print(f"saved to {engine.session.save(save)}")
+
+
+def search(
+    query: Optional[str] = typer.Option(None, "--query", "-q", help="One-shot: search this text and exit (no dialogue, no LLM)."),
+    top_k: int = typer.Option(10, "--top-k", "-k", min=1, max=100, help="How many images to show."),
+    strategy: str = typer.Option("rewrite", help="How the dialogue becomes a query: rewrite (LLM) or concat."),
+    resume: Optional[Path] = typer.Option(None, help="Resume a session saved with /save or --save."),
+    save: Optional[Path] = typer.Option(None, help="Save the session to this JSON file when leaving."),
+    as_json: bool = typer.Option(False, "--json", help="One-shot: print the hits as JSON."),
+) -> None:
+    """Find a knowledge-base image by describing it; the system asks questions to narrow it down."""
+    from mmrag.search.engine import SearchEngine
+
+    try:
+        with build_app() as mm:
+            engine = SearchEngine.from_app(mm, top_k=top_k, strategy=strategy)
+            if query is not None:
+                print_hits(engine.retriever.search_text(query, top_k=top_k), f"searched: {query}", as_json)
+                return
+            _interactive(engine, resume, save)
+    except MMRagError as e:
+        raise fail(e)
+
+
+def eval_search(
+    targets: int = typer.Option(10, min=1, help="Simulated dialogues (one target image each)."),
+    rounds: int = typer.Option(5, min=0, max=20, help="Question/answer rounds after the first description."),
+    index_captions: int = typer.Option(2, min=0, help="Captions per image kept in the index; the rest are the simulated user's."),
+    vectors: str = typer.Option("fused", help="Vectors the dialogue searches: fused, semantic or caption."),
+    corpus: str = typer.Option("kb", help="kb (bundled photos), easy-vqa, or a COCO captions .json file."),
+    images_dir: Optional[Path] = typer.Option(None, help="Image folder of a COCO corpus."),
+    limit: Optional[int] = typer.Option(None, min=1, help="Use only the first N images of the corpus."),
+    seed: int = typer.Option(0, help="Seed of the target draw."),
+    out: Path = typer.Option(Path("reports/search_eval"), help="Folder for search_eval.json/.md and the plot."),
+) -> None:
+    """Simulated-user benchmark: Hits@10 and Recall@1/5/10 per round for description / concat / rewrite."""
+    from mmrag.evaluation.search_eval import SearchEvalConfig, run_search_eval, write_report
+
+    try:
+        items = _corpus(corpus, images_dir, limit)
+        cfg = SearchEvalConfig(targets=targets, rounds=rounds, index_captions=index_captions, vectors=vectors, seed=seed)
+        with build_app() as mm:
+            def progress(i, rec) -> None:
+                console.print(f"[dim]{i + 1}/{min(targets, len(items))} {escape(Path(rec.target).name)}: rewrite ranks {rec.ranks[vectors]['rewrite']} ({rec.seconds:.0f} s)[/]")
+
+            report = run_search_eval(mm, items, cfg, on_dialogue=progress)
+            paths = write_report(report, out)
+        console.print(report.table())
+        for note in report.notes:
+            console.print(f"[yellow]{escape(note)}[/]")
+        console.print("wrote " + ", ".join(str(p) for p in paths.values()))
+    except MMRagError as e:
+        raise fail(e)
+
+
+def _corpus(corpus: str, images_dir: Optional[Path], limit: Optional[int]):
+    from mmrag.ingestion import sources
+
+    if corpus == "kb":
+        items = sources.bundled_kb()
+    elif corpus == "easy-vqa":
+        from mmrag.ingestion.easy_vqa import easy_vqa
+
+        items = easy_vqa("train", limit=limit)
+    else:
+        items = sources.coco(corpus, images_dir)
+    return items[:limit] if limit else items
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(search)
+    import sys
+
+    try:  # `mmrag eval` belongs to mmrag.cli.eval when it exists; join its group instead of making a second one
+        from mmrag.cli.eval import eval_app
+
+        cli = sys.modules.get("mmrag.cli")
+        if "eval" not in getattr(cli, "COMMAND_MODULES", ["eval"]) and not any(g.name == "eval" for g in app.registered_groups):
+            app.add_typer(eval_app, name="eval")  # its own register() will not run, so attach the group here
+    except ImportError:
+        eval_app = next((g.typer_instance for g in app.registered_groups if g.name == "eval"), None)
+        if eval_app is None:
+            eval_app = typer.Typer(help="Benchmarks of the jobs.", no_args_is_help=True)
+            app.add_typer(eval_app, name="eval")
+    eval_app.command("search")(eval_search)

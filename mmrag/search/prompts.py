@@ -1,0 +1,51 @@
+"""Prompt templates of the search job: asking, rewriting, and the simulated user's answering."""
+
+from __future__ import annotations
+
+from llama_index.core.prompts import PromptTemplate
+
+from mmrag.schema import Hit
+
+QUESTION_SYSTEM = (
+    "You help a user find one photo among similar photos. Ask exactly one short question about the "
+    "photo the user wants. Output only the question."
+)
+
+QUESTION_PROMPT = PromptTemplate(
+    "The user is looking for a photo. The user said: \"{description}\"\n"
+    "{dialogue}"
+    "The photos that match best so far are described as:\n{candidates}\n\n"
+    "Already asked (do NOT ask these again or anything the user already told): {asked}\n\n"
+    "Ask one new short question whose answer would tell these photos apart "
+    "(for example about colors, objects, people, place or background)."
+)
+
+REWRITE_SYSTEM = "You turn a conversation about a photo into one search query. Output only the query sentence."
+
+REWRITE_PROMPT = PromptTemplate(
+    "A user is searching for a photo. The user first said: \"{description}\"\n"
+    "Then the user answered questions about it:\n{dialogue}\n\n"
+    "Write one sentence that describes the photo using everything the user said, "
+    "like a photo caption. Leave out things the user said are not in the photo."
+)
+
+ANSWER_SYSTEM = (
+    "You answer questions about a photo you cannot see, using only the descriptions you are given. "
+    "Answer in a few words. If the descriptions do not say, answer: I don't know."
+)
+
+ANSWER_PROMPT = PromptTemplate("Descriptions of the photo:\n{captions}\n\nQuestion: {question}\nShort answer:")
+
+
+def candidates_block(hits: list[Hit], per_image: int = 2, with_tags: bool = True) -> str:
+    lines = []
+    for i, h in enumerate(hits, 1):
+        text = " / ".join(h.captions[:per_image]) or "(no caption)"
+        tags = f" [tags: {', '.join(h.tags[:3])}]" if with_tags and h.tags else ""
+        lines.append(f"{i}. {text}{tags}")
+    return "\n".join(lines)
+
+
+def dialogue_block(turns, prefix: str = "") -> str:
+    # A turn without a question is something the user volunteered.
+    return "".join((f"{prefix}Q: {t.question}\n" if t.question else "") + f"{prefix}A: {t.answer}\n" for t in turns)

@@ -1,0 +1,34 @@
+"""Word-level helpers shared by the questioner and the evaluation: content words, overlap."""
+
+from __future__ import annotations
+
+import re
+
+# Function words and words every question shares; they say nothing about the photo.
+STOPWORDS = frozenset(
+    """a an the and or but of in on at to for with by from up down over under into onto near next is are was were be
+    been being it its this that these those there here what which who whom whose how many much does do did doing
+    can could would should will shall may might has have had having you your i me my we our they them their he she
+    his her as if than then so not no yes any some all each other another photo picture image shot scene one two
+    kind type sort visible show shows shown see seen look looking like about such just only also very really
+    something anything thing things where when why kinds describe tell more most word words""".split()
+)
+
+_WORD = re.compile(r"[a-z]+")
+
+
+def content_words(text: str) -> set[str]:
+    return {_stem(w) for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in STOPWORDS}
+
+
+def _stem(w: str) -> str:
+    # Plural-insensitive matching is enough to catch "dogs" vs "dog" repeats; no stemmer dependency.
+    if len(w) > 4 and w.endswith("ies"):
+        return w[:-3] + "y"
+    if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
+        return w[:-1]
+    return w
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
