@@ -35,7 +35,8 @@ def finetune_caption(
 ) -> None:
     """Build data from the knowledge base, train LoRA (QLoRA on CUDA), keep the best epoch by BLEU-4.
 
-    A default run on a 2-core CPU takes about 30 minutes; the progress bar shows the ETA.
+    Defaults are sized for about 30 minutes on a 2-core CPU (estimated from measured step times);
+    the progress bar shows the ETA.
     """
     from mmrag.finetune.caption_data import TRAIN_FILE, build_caption_dataset
     from mmrag.finetune.lora_caption import FinetuneSettings, train_caption_lora
