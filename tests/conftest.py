@@ -70,6 +70,19 @@ def make_app(session_home, encoders):
         app.close()
 
 
+@pytest.fixture(scope="module")
+def kb_app(session_home, encoders):
+    """An app on in-memory Qdrant holding the bundled knowledge base, shared by a test module."""
+    from mmrag.app import MMRag
+    from mmrag.config import Settings
+
+    app = MMRag(Settings(home=session_home, qdrant={"path": ":memory:"}))
+    app.__dict__["image_encoder"], app.__dict__["text_encoder"] = encoders
+    app.ensure_knowledge_base(progress=False)
+    yield app
+    app.close()
+
+
 @pytest.fixture
 def coco_corpus(tmp_path) -> Path:
     return write_coco_corpus(tmp_path / "corpus")

@@ -62,18 +62,6 @@ def test_packaged_qwen_parts_are_installed():
     assert sum(p.stat().st_size for p in parts) == gguf.QWEN.size
 
 
-@pytest.fixture(scope="module")
-def kb_app(session_home, encoders):
-    from mmrag.app import MMRag
-    from mmrag.config import Settings
-
-    app = MMRag(Settings(home=session_home, qdrant={"path": ":memory:"}))
-    app.__dict__["image_encoder"], app.__dict__["text_encoder"] = encoders
-    app.ensure_knowledge_base(progress=False)
-    yield app
-    app.close()
-
-
 @pytest.mark.generator
 def test_caption_job_end_to_end(kb_app):
     from importlib import resources

@@ -22,18 +22,6 @@ from mmrag.search.text import content_words
 
 
 @pytest.fixture(scope="module")
-def kb_app(session_home, encoders):
-    from mmrag.app import MMRag
-    from mmrag.config import Settings
-
-    app = MMRag(Settings(home=session_home, qdrant={"path": ":memory:"}))
-    app.__dict__["image_encoder"], app.__dict__["text_encoder"] = encoders
-    app.ensure_knowledge_base(progress=False)
-    yield app
-    app.close()
-
-
-@pytest.fixture(scope="module")
 def kb_items():
     return bundled_kb()
 
