@@ -63,6 +63,12 @@ class MMRag:
 
         return CaptionQueryEngine(self.retriever, self.llm)
 
+    @cached_property
+    def ask_engine(self):
+        from mmrag.generation.ask_engine import AskQueryEngine
+
+        return AskQueryEngine(self.retriever, self.llm)
+
     def images_spec(self):
         """The images collection as the configured models would build it (no model is loaded)."""
         from mmrag.retrieval.store import CollectionSpec
@@ -97,6 +103,12 @@ class MMRag:
         if self.store.exists(self.settings.qdrant.collection):
             self.store.check_collection(self.images_spec())
         return self.caption_engine.caption(image, top_k=top_k)
+
+    def ask(self, image, question: str, top_k: int | None = None):
+        """Zero-shot retrieval-augmented VQA: an ``AskResult`` (answer, neighbours, tags, prompt, timings)."""
+        if self.store.exists(self.settings.qdrant.collection):
+            self.store.check_collection(self.images_spec())
+        return self.ask_engine.ask(image, question, top_k=top_k)
 
     def info(self) -> dict[str, Any]:
         s = self.settings

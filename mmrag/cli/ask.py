@@ -1,0 +1,77 @@
+"""`mmrag ask IMAGE "question"` and `mmrag eval vqa` (the zero-shot baseline on easy-VQA)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from mmrag.cli._common import State, build_app, console, fail
+from mmrag.errors import MMRagError
+
+EASY_VQA_COLLECTION = "easy_vqa_train"  # kept apart from the photo knowledge base unless --collection says otherwise
+
+
+def ask(
+    image: Path = typer.Argument(..., help="Image file to ask about."),
+    question: str = typer.Argument(..., help="The question, e.g. \"what color is the shape?\""),
+    top_k: int = typer.Option(5, "--top-k", "-k", min=1, max=100, help="How many similar knowledge-base images go into the prompt."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Answer a question about an image from the captions of its nearest knowledge-base images (zero-shot)."""
+    try:
+        with build_app() as mm:
+            r = mm.ask(image, question, top_k=top_k)
+    except MMRagError as e:
+        raise fail(e)
+    if as_json:
+        console.print_json(json.dumps(r.to_dict(), ensure_ascii=False))
+        return
+    console.print("[dim]neighbours:[/] " + "; ".join(escape(f"{Path(h.image_path).name} ({h.captions[0] if h.captions else ''})") for h in r.neighbours))
+    console.print(f"[dim]visual tags:[/] {escape(', '.join(r.tags))}")
+    console.print("[dim]timings:[/] " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in r.timings.items()))
+    console.print(f"[bold]answer:[/] {escape(r.answer)}")
+
+
+def eval_vqa(
+    limit: int = typer.Option(200, "--limit", "-n", min=1, help="easy-VQA test questions to ask (in package order)."),
+    ingest_limit: int = typer.Option(1000, "--ingest-limit", min=1, help="easy-VQA train images in the knowledge base (ingested if missing)."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", "-k", min=1, help="Neighbours per question (default: retrieval.top_k)."),
+    json_out: Optional[Path] = typer.Option(None, "--json-out", help="Write scores and every prediction here."),
+) -> None:
+    """VQA accuracy (official VQAv2 metric) and exact match of the zero-shot ask job on easy-VQA test questions."""
+    from mmrag.evaluation.vqa_eval import run_vqa_eval
+
+    if "collection" not in State.overrides.get("qdrant", {}):
+        State.overrides = {**State.overrides, "qdrant": {**State.overrides.get("qdrant", {}), "collection": EASY_VQA_COLLECTION}}
+    try:
+        with build_app() as mm:
+            console.print(f"knowledge base: collection [bold]{mm.settings.qdrant.collection}[/] at {mm.settings.qdrant_location}")
+            res = run_vqa_eval(mm, limit=limit, ingest_limit=ingest_limit, top_k=top_k)
+    except MMRagError as e:
+        raise fail(e)
+    if res.ingested:
+        console.print(res.ingested)
+    s = res.scores
+    table = Table(title=f"zero-shot RAG VQA, {s.n} easy-VQA test questions ({res.seconds_per_question:.2f} s/question)")
+    for col in ("question type", "n", "VQA accuracy", "exact match"):
+        table.add_column(col)
+    table.add_row("overall", str(s.n), f"{s.accuracy:.2f}", f"{s.exact_match:.2f}")
+    for t, d in s.by_type.items():
+        table.add_row(t, str(d["n"]), f"{d['accuracy']:.2f}", f"{d['exact_match']:.2f}")
+    console.print(table)
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps({"scores": vars(s), "predictions": res.predictions}, ensure_ascii=False, indent=1))
+        console.print(f"scores and predictions: {json_out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(ask)
+    from mmrag.cli.eval import eval_app  # `mmrag eval` is mmrag.cli.eval's group; join it
+
+    eval_app.command("vqa")(eval_vqa)
