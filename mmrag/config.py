@@ -27,6 +27,11 @@ class QdrantSettings(BaseModel):
     collection: str = "images"
     timeout: float = 30.0
     upsert_batch: int = 64
+    # Server only (local mode has no shards): None keeps the server's default (1 shard, 1 copy).
+    # On the compose `cluster` profile e.g. shard_number 6 and replication_factor 2 spread a
+    # collection over the 3 peers and survive losing one.
+    shard_number: int | None = Field(default=None, ge=1)
+    replication_factor: int | None = Field(default=None, ge=1)
 
 
 class ImageEncoderSettings(BaseModel):

@@ -108,10 +108,17 @@ class QdrantStore:
         if self.exists(spec.name):
             self.check_collection(spec)
             return False
+        s = self.settings
+        # Sharding is a server/cluster concept (local mode has no shards), so the settings are sent
+        # only to a server and only when configured; None leaves the server's defaults.
+        sharding = {}
+        if s.url:
+            sharding = {k: v for k, v in (("shard_number", s.shard_number), ("replication_factor", s.replication_factor)) if v is not None}
         self.client.create_collection(
             spec.name,
             vectors_config={k: m.VectorParams(size=d, distance=m.Distance.COSINE) for k, d in spec.vectors.items()},
             metadata=spec.metadata(),
+            **sharding,
         )
         if self.settings.url:  # local mode ignores payload indexes (and warns); servers use them for filters
             self.client.create_payload_index(spec.name, "source", m.PayloadSchemaType.KEYWORD)
