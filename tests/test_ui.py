@@ -107,15 +107,26 @@ def test_ui_command_passes_global_options_through_env(tmp_path):
 
 
 # -- the app -----------------------------------------------------------------------------------
+def ingest_test_poems(mm) -> None:
+    """The chinese-poetry excerpts in tests/data as the app's poems collection (stored translations only)."""
+    from mmrag.ingestion.poem_pipeline import PoemIngestion, poem_spec
+    from mmrag.ingestion.poetry import iter_poems
+
+    spec = poem_spec(mm.text_encoder, mm.settings.poem.collection)
+    data = Path(__file__).parent / "data" / "chinese_poetry"
+    PoemIngestion(mm.text_encoder, mm.store, spec, batch_size=8).run(iter_poems(data, "default"), progress=False)
+
+
 @pytest.fixture(scope="module")
 def kb_qdrant(tmp_path_factory, session_home, encoders):
-    """A local Qdrant folder holding the bundled KB, shared by this module's app tests."""
+    """A local Qdrant folder holding the bundled KB and a few poems, shared by this module's app tests."""
     from mmrag.app import MMRag
 
     path = tmp_path_factory.mktemp("ui_store") / "qdrant"
     mm = MMRag(Settings(home=session_home, qdrant={"path": str(path)}))
     mm.__dict__["image_encoder"], mm.__dict__["text_encoder"] = encoders
     mm.ensure_knowledge_base(progress=False)
+    ingest_test_poems(mm)
     mm.close()  # one client per local Qdrant folder: the app opens its own
     yield path
     from mmrag.ui.resources import _open
@@ -128,8 +139,11 @@ def ui_env(kb_qdrant, session_home, monkeypatch):
     # The UI reads settings from the environment, as under `mmrag ui`. The working directory is
     # part of the app's cache key, so it is the same for every test here (one app, one store client).
     monkeypatch.chdir(kb_qdrant.parent)
+    threads = os.environ.get("MMRAG_GENERATOR__THREADS")  # a shared machine's CPU budget is kept
     for k in [k for k in os.environ if k.startswith("MMRAG_")]:
         monkeypatch.delenv(k)
+    if threads:
+        monkeypatch.setenv("MMRAG_GENERATOR__THREADS", threads)
     monkeypatch.setenv("MMRAG_HOME", str(session_home))
     monkeypatch.setenv("MMRAG_QDRANT__PATH", str(kb_qdrant))
     return monkeypatch
@@ -152,7 +166,7 @@ def no_errors(at: AppTest) -> None:
 @pytest.mark.generator
 def test_caption_tab_upload_shows_caption_and_how_it_was_made(ui_env):
     at = start_app()
-    assert "coming with issue 5" in at.tabs[1].info[0].value
+    assert "ask a question" in at.tabs[1].info[0].value  # the Ask tab waits for a photo
     demo = (bundled_queries_dir() / "demo.jpg").read_bytes()
     at.file_uploader(key="caption_upload").upload("demo.jpg", demo, "image/jpeg")
     at.run()
@@ -242,3 +256,100 @@ def test_kb_tab_lists_rejected_uploads_with_reasons(ui_env):
     assert set(rejected) == {"broken.jpg", "nocaption.png"}
     assert "truncated or corrupt" in rejected["broken.jpg"] or "not a recognised" in rejected["broken.jpg"]
     assert "no caption" in rejected["nocaption.png"]
+
+
+# -- Ask ---------------------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.generator
+def test_ask_tab_answers_a_question_about_a_bundled_example(ui_env):
+    at = start_app()
+    at.radio(key="ask_source").set_value("Bundled example").run()
+    assert "Type a question" in at.tabs[1].info[0].value
+    at.text_input(key="ask_question").input("What is on the ground of this street?").run()
+    no_errors(at)
+    ask = at.tabs[1]
+    assert ask.success[0].value.strip()
+    thumbs = [i.captions[0] for i in ask.image]
+    assert thumbs[0] == "demo.jpg" and thumbs[1].startswith("#1 ") and " - score " in thumbs[1]
+    assert {m.label for m in ask.metric} >= {"retrieve", "generate", "total"}
+    (prompt,) = [e for e in ask.expander if e.label.startswith("Prompt")]
+    assert "What is on the ground of this street?" in prompt.code[0].value
+
+
+@pytest.mark.slow
+def test_ask_tab_corrupt_upload_is_a_readable_error(ui_env):
+    at = start_app()
+    at.file_uploader(key="ask_upload").upload("broken.png", b"\x89PNG\r\n not really a png", "image/png")
+    at.text_input(key="ask_question").input("What colour is it?").run()
+    assert not at.exception
+    (err,) = at.tabs[1].error
+    assert "Cannot use this image" in err.value and "broken.png" in err.value
+
+
+# -- Poem --------------------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.generator
+def test_poem_tab_finds_lines_for_a_photo_and_the_users_words(ui_env):
+    at = start_app()
+    at.radio(key="poem_source").set_value("Bundled example")
+    at.text_area(key="poem_words").input("春天的山水")
+    at.run()
+    no_errors(at)
+    poem = at.tabs[2]
+    assert poem.success[0].value.strip()
+    assert any(m.value.startswith("——《") for m in poem.markdown)  # title and author under the lines
+    assert any("Description of the photo" in m.value for m in poem.markdown)
+    candidates = poem.dataframe[0].value
+    assert len(candidates) >= 1 and {"title", "author", "score", "lines"} <= set(candidates.columns)
+    assert "total" in {m.label for m in poem.metric}
+
+
+@pytest.mark.slow
+def test_poem_tab_without_a_poems_collection_says_how_to_get_one(ui_env, tmp_path):
+    ui_env.setenv("MMRAG_QDRANT__PATH", str(tmp_path / "no_poems_qdrant"))
+    at = start_app()
+    assert not at.exception
+    (err,) = at.tabs[2].error
+    assert "mmrag data poems" in err.value and "mmrag ingest poems" in err.value
+
+
+# -- Search ------------------------------------------------------------------------------------
+def search_turn(at: AppTest, text: str) -> AppTest:
+    at.chat_input(key="search_input").set_value(text).run()
+    no_errors(at)
+    return at
+
+
+@pytest.mark.slow
+@pytest.mark.generator
+def test_search_tab_dialogue_asks_and_narrows_then_resets(ui_env):
+    at = search_turn(start_app(), "a small bird with a red breast")
+    search = at.tabs[3]
+    assert search.image[0].captions[0].startswith("#1 ")
+    roles = [m.name for m in search.chat_message]
+    assert roles == ["user", "assistant", "assistant"]  # description, round 0, the system's question
+    question = search.chat_message[-1].markdown[0].value.strip("*")
+    assert question
+    at = search_turn(at, "it sits on a branch")
+    search = at.tabs[3]
+    roles = [m.name for m in search.chat_message]
+    assert roles[:5] == ["user", "assistant", "assistant", "user", "assistant"]  # ..., the answer, round 1
+    assert search.chat_message[2].markdown[0].value == question
+    assert sum(1 for i in search.image if i.captions[0].startswith("#1 ")) == 2  # one grid per round
+    at.button(key="search_reset").click().run()
+    assert not at.tabs[3].chat_message and "Describe an image" in at.tabs[3].info[0].value
+
+
+@pytest.mark.slow
+def test_search_tab_without_questions_and_a_blank_description(ui_env):
+    at = start_app()
+    at.toggle(key="search_ask").set_value(False)
+    at.chat_input(key="search_input").set_value("   ").run()
+    assert not at.exception
+    assert "non-empty description" in at.tabs[3].error[0].value
+    at = search_turn(at, "a small bird with a red breast sitting on a branch")
+    names = [i.captions[0] for i in at.tabs[3].image]
+    assert len(names) == 10 and names[0].startswith("#1 ")
+    assert any("robin" in n for n in names[:5]), names
+    at = search_turn(at, "orange chest feathers")  # no question asked: the detail is added and searched
+    assert [m.name for m in at.tabs[3].chat_message] == ["user", "assistant", "user", "assistant"]

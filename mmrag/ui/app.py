@@ -10,13 +10,12 @@ import logging
 import streamlit as st
 
 from mmrag.errors import MMRagError
-from mmrag.ui import caption_tab, kb_tab
+from mmrag.ui import ask_tab, caption_tab, kb_tab, poem_tab, search_tab
 from mmrag.ui.resources import get_backend
 
 log = logging.getLogger("mmrag.ui")
 
-# Jobs whose engines have not landed yet: their tabs say so instead of pretending.
-PENDING = [("Ask", "visual question answering", 5), ("Poem", "image-to-poem", 6), ("Search", "interactive search", 7)]
+TABS = [("Caption", caption_tab), ("Ask", ask_tab), ("Poem", poem_tab), ("Search", search_tab), ("Knowledge base", kb_tab)]
 
 
 def guarded(render, backend) -> None:
@@ -39,13 +38,9 @@ def main() -> None:
     except MMRagError as e:
         st.error(f"Cannot start: {e}")
         st.stop()
-    tabs = st.tabs(["Caption", *(p[0] for p in PENDING), "Knowledge base"])
-    with tabs[0]:
-        guarded(caption_tab.render, backend)
-    for tab, (_, job, issue) in zip(tabs[1:-1], PENDING):
-        tab.info(f"The {job} tab is coming with issue {issue}.")
-    with tabs[-1]:
-        guarded(kb_tab.render, backend)
+    for tab, (_, module) in zip(st.tabs([t[0] for t in TABS]), TABS):
+        with tab:
+            guarded(module.render, backend)
 
 
 main()

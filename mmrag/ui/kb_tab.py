@@ -9,7 +9,7 @@ import streamlit as st
 
 from mmrag.ingestion.pipeline import IngestReport
 from mmrag.ingestion.sources import bundled_kb
-from mmrag.ui.caption_tab import UPLOAD_TYPES
+from mmrag.ui.picker import UPLOAD_TYPES
 from mmrag.ui.resources import Backend
 from mmrag.ui.roots import allowed_roots, uploads_dir
 from mmrag.ui.uploads import ingest_in_chunks, save_uploads

@@ -11,12 +11,15 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import streamlit as st
 from pydantic import ValidationError
 
 from mmrag.app import MMRag
 from mmrag.errors import ConfigError
+from mmrag.ui.roots import allowed_roots
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,7 @@ log = logging.getLogger(__name__)
 class Backend:
     app: MMRag
     lock: threading.RLock = field(default_factory=threading.RLock)
+    engines: dict[str, Any] = field(default_factory=dict)  # job engines built once per app (e.g. a reranker)
 
 
 def settings_key() -> tuple[tuple[str, str], ...]:
@@ -49,3 +53,12 @@ def _open(key: tuple[tuple[str, str], ...]) -> Backend:
 
 def get_backend() -> Backend:
     return _open(settings_key())
+
+
+def kb_roots(backend: Backend) -> list[Path]:
+    """The folders whose images the UI may show: the configured roots and those the images collection records."""
+    mm = backend.app
+    with backend.lock:
+        name = mm.settings.qdrant.collection
+        meta = mm.store.collection_metadata(name) if mm.store.exists(name) else {}
+    return allowed_roots(mm.settings, meta)

@@ -70,8 +70,13 @@ def caption_summary(result: CaptionResult) -> None:
 def caption_details(result: CaptionResult, roots: list[Path], px: int) -> None:
     """How the answer was made: the neighbours that were retrieved and the prompt they became."""
     neighbours(result.neighbours, roots, px)
-    with st.expander("Prompt sent to the generator"):
-        st.code(result.prompt, language=None, wrap_lines=True)
-        if result.raw_output and result.raw_output.strip() != result.caption:
+    prompt(result.prompt, result.raw_output, result.caption)
+
+
+def prompt(text: str, raw_output: str = "", answer: str = "", label: str = "Prompt sent to the generator") -> None:
+    """The prompt in an expander, with the raw output when cleaning changed it."""
+    with st.expander(label):
+        st.code(text, language=None, wrap_lines=True)
+        if raw_output and raw_output.strip() != answer:
             st.caption("Raw generator output:")
-            st.code(result.raw_output, language=None, wrap_lines=True)
+            st.code(raw_output, language=None, wrap_lines=True)

@@ -1,0 +1,68 @@
+"""Choosing the query image a tab works on: an upload or a bundled example, checked before use."""
+
+from __future__ import annotations
+
+import json
+import logging
+from functools import lru_cache
+from pathlib import Path
+
+import streamlit as st
+from PIL import Image
+
+from mmrag.errors import ImageLoadError
+from mmrag.ingestion.sources import IMAGE_SUFFIXES
+from mmrag.ui.roots import bundled_queries_dir
+from mmrag.ui.uploads import check_upload
+
+log = logging.getLogger(__name__)
+
+UPLOAD, EXAMPLE = "Upload a photo", "Bundled example"
+DEFAULT_EXAMPLE = "demo.jpg"  # the photo `mmrag demo` captions
+UPLOAD_TYPES = sorted(s.lstrip(".") for s in IMAGE_SUFFIXES)
+
+
+@lru_cache(maxsize=1)
+def bundled_examples() -> dict[str, tuple[Path, tuple[str, ...]]]:
+    """Bundled query photos (not in the knowledge base) -> (path, hand-written reference captions)."""
+    folder = bundled_queries_dir()
+    refs: dict[str, list[str]] = {}
+    try:
+        coco = json.loads((folder / "captions.json").read_text(encoding="utf-8"))
+        names = {img["id"]: img["file_name"] for img in coco.get("images", [])}
+        for ann in coco.get("annotations", []):
+            refs.setdefault(names.get(ann.get("image_id"), ""), []).append(ann.get("caption", ""))
+    except (OSError, ValueError, KeyError, TypeError) as e:  # references are a nicety, not a requirement
+        log.warning("cannot read bundled query captions: %s", e)
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return {p.name: (p, tuple(refs.get(p.name, []))) for p in files}
+
+
+def query_image(prefix: str, purpose: str, hint: str, max_mb: int) -> tuple[str, bytes, tuple[str, ...]] | None:
+    """Radio + uploader / example picker; widget keys are ``<prefix>_source|upload|example``.
+    Returns (name, bytes, reference captions), or None (after a hint) while there is no image."""
+    source = st.radio("Query image", [UPLOAD, EXAMPLE], horizontal=True, key=f"{prefix}_source")
+    if source == UPLOAD:
+        f = st.file_uploader(
+            f"Photo {purpose} (JPEG, PNG, ...; at most {max_mb} MB)",
+            type=UPLOAD_TYPES, max_upload_size=max_mb, key=f"{prefix}_upload",
+        )
+        if f is None:
+            st.info(hint)
+            return None
+        return f.name, f.getvalue(), ()
+    examples = bundled_examples()
+    names = list(examples)
+    first = names.index(DEFAULT_EXAMPLE) if DEFAULT_EXAMPLE in names else 0
+    name = st.selectbox("Example photo (not in the knowledge base)", names, index=first, key=f"{prefix}_example")
+    path, refs = examples[name]
+    return name, path.read_bytes(), refs
+
+
+def checked_image(name: str, data: bytes, max_mb: int) -> Image.Image | None:
+    """The decoded image, or None after a readable error."""
+    try:
+        return check_upload(name, data, max_mb * 2**20)
+    except ImageLoadError as e:
+        st.error(f"Cannot use this image: {e.reason} ({name}).")
+        return None

@@ -1,0 +1,93 @@
+"""The Poem tab: a photo (and the user's own words) in, classical Chinese poem lines out, with the
+description that led there, the ranked candidates and the timings."""
+
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+
+from mmrag.errors import EmptyCollectionError
+from mmrag.schema import sha256_hex
+from mmrag.ui import views
+from mmrag.ui.picker import checked_image, query_image
+from mmrag.ui.resources import Backend
+
+log = logging.getLogger(__name__)
+
+HINT = "Upload a photo, or pick a bundled example, to find (and write) a classical Chinese poem for it."
+MISSING = "There is no poem collection yet: run `mmrag data poems` and `mmrag ingest poems`, then reload this page."
+
+
+def _engine(backend: Backend):
+    """The poem engine, built once per app (building it may load a reranker)."""
+    from mmrag.generation.poem_engine import poem_engine
+
+    if "poem" not in backend.engines:
+        backend.engines["poem"] = poem_engine(backend.app)
+    return backend.engines["poem"]
+
+
+def _show(result) -> None:
+    best = result.best
+    st.markdown("### Poem")
+    if best is None:
+        st.warning("No poem matched this photo.")
+    else:
+        st.success("\n\n".join(result.best_lines), icon=":material/history_edu:")
+        kind = " (written by the generator)" if best.generated else ""
+        st.markdown(f"——《{best.title}》{best.author}" + (f" [{best.dynasty}]" if best.dynasty else "") + kind)
+    st.markdown("**Description of the photo:** " + (result.description or "_(none)_"))
+    if result.tags:
+        st.markdown("**Visual tags:** " + " ".join(f"`{t}`" for t in result.tags))
+    views.timings(result.timings)
+    st.subheader(f"Candidates ({len(result.candidates)})")
+    st.dataframe(
+        [
+            {
+                "title": c.title, "author": c.author, "dynasty": c.dynasty, "score": round(c.score, 4),
+                **{k: round(v, 4) for k, v in c.scores.items()}, "lines": " ".join(c.lines),
+            }
+            for c in result.candidates
+        ],
+        hide_index=True,
+    )
+    for stage, text in result.prompts.items():
+        views.prompt(text, label=f"Prompt sent to the generator ({stage})")
+
+
+def render(backend: Backend) -> None:
+    mm = backend.app
+    ui = mm.settings.ui
+    with backend.lock:
+        present = mm.store.exists(mm.settings.poem.collection) and mm.store.count(mm.settings.poem.collection) > 0
+    if not present:
+        st.error(MISSING)
+        return
+    query = query_image("poem", "to write about", HINT, ui.max_upload_mb)
+    words = st.text_area("Your own words (optional): a mood, a season, what the photo means to you", key="poem_words", height=80)
+    words = words.strip()
+    if query is None:
+        return
+    name, data, _ = query
+    image = checked_image(name, data, ui.max_upload_mb)
+    if image is None:
+        return
+    left, right = st.columns([1, 3])
+    left.image(image, caption=name, width="stretch")
+
+    key = (sha256_hex(data), words)  # reruns reuse the last poem for the same input
+    last = st.session_state.get("poem_last")
+    if last and last[0] == key:
+        result = last[1]
+    else:
+        try:
+            with st.spinner("Describing the photo and searching the poems..."), backend.lock:
+                result = _engine(backend).poem(image, words=words)
+        except EmptyCollectionError as e:
+            log.warning("poem job: %s", e)
+            st.error(MISSING)
+            return
+        st.session_state["poem_last"] = (key, result)
+    with right:
+        _show(result)
