@@ -94,8 +94,8 @@ def _package():
     return easy_vqa
 
 
-def easy_vqa(split: Split = "train", limit: int | None = None) -> list[SourceItem]:
-    """Items of one easy-VQA split, in image-id order (so ``limit`` is reproducible)."""
+def split_data(split: str, limit: int | None = None) -> tuple[list[str], list[str], list[int], dict[int, str]]:
+    """Questions, answers, image ids and image paths of one split, after checking the arguments."""
     if split not in SPLITS:
         raise SourceFormatError(f"easy-vqa split must be one of {SPLITS}, got {split!r}")
     if limit is not None and limit < 1:
@@ -103,6 +103,12 @@ def easy_vqa(split: Split = "train", limit: int | None = None) -> list[SourceIte
     pkg = _package()
     texts, answers, image_ids = pkg.get_train_questions() if split == "train" else pkg.get_test_questions()
     paths = pkg.get_train_image_paths() if split == "train" else pkg.get_test_image_paths()
+    return texts, answers, image_ids, paths
+
+
+def easy_vqa(split: Split = "train", limit: int | None = None) -> list[SourceItem]:
+    """Items of one easy-VQA split, in image-id order (so ``limit`` is reproducible)."""
+    texts, answers, image_ids, paths = split_data(split, limit)
     qas: dict[int, list[tuple[str, str]]] = defaultdict(list)
     for q, a, i in zip(texts, answers, image_ids):
         qas[int(i)].append((q, a))

@@ -14,7 +14,7 @@ from typing import Any
 
 from mmrag.errors import SourceFormatError
 from mmrag.evaluation.vqa_metric import N_ANNOTATORS
-from mmrag.ingestion.easy_vqa import COLOURS, SHAPES, SPLITS, Split, _package
+from mmrag.ingestion.easy_vqa import COLOURS, SHAPES, Split, split_data
 
 log = logging.getLogger(__name__)
 
@@ -119,13 +119,7 @@ def easy_vqa_questions(split: Split = "test", limit: int | None = None) -> list[
     is replicated ``N_ANNOTATORS`` times: the official accuracy then is 1.0 for a matching prediction
     and 0.0 otherwise, i.e. plain accuracy, and comparable with the VQAv2 number's scale.
     """
-    if split not in SPLITS:
-        raise SourceFormatError(f"easy-vqa split must be one of {SPLITS}, got {split!r}")
-    if limit is not None and limit < 1:
-        raise SourceFormatError(f"easy-vqa limit must be >= 1, got {limit}")
-    pkg = _package()
-    texts, answers, image_ids = pkg.get_train_questions() if split == "train" else pkg.get_test_questions()
-    paths = pkg.get_train_image_paths() if split == "train" else pkg.get_test_image_paths()
+    texts, answers, image_ids, paths = split_data(split, limit)
     out: list[VQAExample] = []
     for i, (q, a, image_id) in enumerate(zip(texts, answers, image_ids)):
         image_id = int(image_id)
