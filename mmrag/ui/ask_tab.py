@@ -9,7 +9,7 @@ import streamlit as st
 from mmrag.errors import EmptyCollectionError
 from mmrag.schema import sha256_hex
 from mmrag.ui import views
-from mmrag.ui.picker import checked_image, query_image
+from mmrag.ui.picker import query_image, show_query
 from mmrag.ui.resources import Backend, kb_roots
 
 log = logging.getLogger(__name__)
@@ -26,11 +26,10 @@ def render(backend: Backend) -> None:
     if query is None:
         return
     name, data, _ = query
-    image = checked_image(name, data, ui.max_upload_mb)
-    if image is None:
+    shown = show_query(name, data, ui.max_upload_mb)
+    if shown is None:
         return
-    left, right = st.columns([1, 3])
-    left.image(image, caption=name, width="stretch")
+    image, _, right = shown
     if not question:
         right.info("Type a question about the photo and press Enter.")
         return

@@ -9,7 +9,7 @@ import streamlit as st
 from mmrag.errors import EmptyCollectionError
 from mmrag.schema import sha256_hex
 from mmrag.ui import views
-from mmrag.ui.picker import UPLOAD_TYPES, bundled_examples, checked_image, query_image  # noqa: F401 - re-exported
+from mmrag.ui.picker import UPLOAD_TYPES, bundled_examples, query_image, show_query  # noqa: F401 - re-exported
 from mmrag.ui.resources import Backend, kb_roots
 
 log = logging.getLogger(__name__)
@@ -28,11 +28,10 @@ def render(backend: Backend) -> None:
     if query is None:
         return
     name, data, refs = query
-    image = checked_image(name, data, ui.max_upload_mb)
-    if image is None:
+    shown = show_query(name, data, ui.max_upload_mb)
+    if shown is None:
         return
-    left, right = st.columns([1, 3])
-    left.image(image, caption=name, width="stretch")  # the decoded image: what the encoder sees
+    image, left, right = shown
     if refs:
         with left.expander("Reference captions (written by hand)"):
             for r in refs:

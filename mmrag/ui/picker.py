@@ -66,3 +66,17 @@ def checked_image(name: str, data: bytes, max_mb: int) -> Image.Image | None:
     except ImageLoadError as e:
         st.error(f"Cannot use this image: {e.reason} ({name}).")
         return None
+
+
+def show_query(name: str, data: bytes, max_mb: int):
+    """Check the picked image and show it in a narrow left column.
+
+    Returns the decoded image and the ``left, right`` columns for the tab to fill, or None after a
+    readable error.
+    """
+    image = checked_image(name, data, max_mb)
+    if image is None:
+        return None
+    left, right = st.columns([1, 3])
+    left.image(image, caption=name, width="stretch")  # the decoded image: what the encoder sees
+    return image, left, right
