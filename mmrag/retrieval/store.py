@@ -174,6 +174,13 @@ class QdrantStore:
         # wait=True: a batch reported stored is on disk, so a killed run resumes after it.
         self.client.upsert(name, points=points, wait=True)
 
+    def delete(self, name: str, ids: Sequence[str]) -> None:
+        """Remove points by id (waits, like ``upsert``); ids not stored are ignored."""
+        from qdrant_client import models as m
+
+        if ids:
+            self.client.delete(name, points_selector=m.PointIdsList(points=list(ids)), wait=True)
+
     def iter_points(self, name: str, with_vectors: bool | list[str] = False, batch: int = 256) -> Iterable[Any]:
         offset = None
         while True:
@@ -192,8 +199,13 @@ class QdrantStore:
         fusion: str = "rrf",
         rrf_k: int = 60,
         exclude_ids: Iterable[str] = (),
+        where: dict[str, Any] | None = None,
     ) -> list[Hit]:
-        """Search several named vectors in one round trip and fuse the ranked lists."""
+        """Search several named vectors in one round trip and fuse the ranked lists.
+
+        ``where`` keeps only points whose payload matches: ``{"source": "coco"}``, or a list for any
+        of several values (``{"source": ["coco", "flickr"]}``).
+        """
         from qdrant_client import models as m
 
         if not self.exists(name):
@@ -201,7 +213,10 @@ class QdrantStore:
         if self.count(name) == 0:
             raise EmptyCollectionError(f"collection {name!r} at {self.location} holds no points; run `mmrag ingest` first")
         exclude = [str(i) for i in exclude_ids]
-        flt = m.Filter(must_not=[m.HasIdCondition(has_id=exclude)]) if exclude else None
+        must = payload_conditions(where)
+        flt = None
+        if must or exclude:
+            flt = m.Filter(must=must or None, must_not=[m.HasIdCondition(has_id=exclude)] if exclude else None)
         names = [k for k in queries if (weights or {}).get(k, 1.0) > 0]
         requests = [
             m.QueryRequest(query=np.asarray(queries[k], dtype=np.float32).tolist(), using=k, limit=max(candidates, limit), filter=flt, with_payload=True)
@@ -210,6 +225,19 @@ class QdrantStore:
         responses = self.client.query_batch_points(name, requests=requests)
         ranked = {k: [(str(p.id), float(p.score), p.payload or {}) for p in r.points] for k, r in zip(names, responses)}
         return fuse(ranked, limit=limit, weights=weights, method=fusion, rrf_k=rrf_k)
+
+
+def payload_conditions(where: dict[str, Any] | None) -> list[Any]:
+    """``{"key": value}`` / ``{"key": [v1, v2]}`` -> Qdrant match conditions (all must hold)."""
+    from qdrant_client import models as m
+
+    out = []
+    for key, value in (where or {}).items():
+        if isinstance(value, (list, tuple, set)):
+            out.append(m.FieldCondition(key=key, match=m.MatchAny(any=list(value))))
+        else:
+            out.append(m.FieldCondition(key=key, match=m.MatchValue(value=value)))
+    return out
 
 
 def collapse_roots(folders: Sequence[str | Path]) -> list[str]:
