@@ -34,6 +34,15 @@ class MMRag:
         return build_text_encoder(self.settings.text_encoder)
 
     @cached_property
+    def poem_text_encoder(self):
+        """The encoder of the poem collection: ``poem.text_encoder`` if set (e.g. a tuned one), else ``text_encoder``."""
+        if self.settings.poem.text_encoder is None:
+            return self.text_encoder
+        from mmrag.embedding.factory import build_text_encoder
+
+        return build_text_encoder(self.settings.poem.text_encoder)
+
+    @cached_property
     def image_encoder(self):
         from mmrag.embedding.factory import build_image_encoder
 

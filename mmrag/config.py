@@ -136,6 +136,10 @@ class PoemSettings(BaseModel):
     poem_tokens: int = Field(120, ge=8)
     translation_tokens: int = Field(200, ge=8)
     ingest_batch: int = Field(128, ge=1)
+    # The encoder of the poem/translation vectors (both routes); None -> the app's text_encoder. A tuned
+    # one (`mmrag finetune embedder`) needs its own collection, re-ingested: the stored models/dims are
+    # checked and a mismatch is a CollectionMismatchError.
+    text_encoder: TextEncoderSettings | None = None
 
 
 # What ``profile: hub`` means: the models a connected machine would use.

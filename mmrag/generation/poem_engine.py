@@ -232,14 +232,14 @@ def poem_engine(mm, rerank_kind: str | None = None) -> PoemQueryEngine:
     from mmrag.reranking import build_reranker
 
     s = mm.settings
-    spec = poem_spec(mm.text_encoder, s.poem.collection)
+    spec = poem_spec(mm.poem_text_encoder, s.poem.collection)
     if not mm.store.exists(spec.name):
         raise EmptyCollectionError(f"poem collection {spec.name!r} does not exist at {mm.store.location}; run `mmrag ingest poems`")
     mm.store.check_collection(spec)
     if mm.store.exists(s.qdrant.collection):
         mm.store.check_collection(mm.images_spec())
     rs = s.rerank.model_copy(update={"kind": rerank_kind}) if rerank_kind else s.rerank
-    return PoemQueryEngine(mm.retriever, mm.llm, mm.text_encoder, mm.store, s.poem, build_reranker(rs, mm.llm),
+    return PoemQueryEngine(mm.retriever, mm.llm, mm.poem_text_encoder, mm.store, s.poem, build_reranker(rs, mm.llm),
                            rerank_candidates=rs.max_candidates, generator_name=s.generator.model)
 
 

@@ -1,0 +1,164 @@
+"""`mmrag eval poem`: NDCG/MAP/Recall/P/MRR @1 and @5 for the poem embedders, rerankers and the image -> poem route."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from mmrag.cli._common import build_app, console, fail
+from mmrag.errors import MMRagError
+
+
+def _table(title: str, rows: dict[str, dict[str, float]], extra: dict[str, dict[str, str]] | None = None) -> None:
+    from mmrag.evaluation.poem_eval import COLUMNS, METRICS, markdown_table
+
+    t = Table(title=title)
+    extra_cols = list(next(iter(extra.values())).keys()) if extra else []
+    for c in ("row", *COLUMNS, *extra_cols):
+        t.add_column(c)
+    for name, sc in rows.items():
+        t.add_row(escape(name), *[f"{sc[m]:.3f}" for m in METRICS], *[str((extra or {}).get(name, {}).get(c, "")) for c in extra_cols])
+    console.print(t)
+    console.print(markdown_table(rows, extra), markup=False, highlight=False, soft_wrap=True)  # copyable, not wrapped
+
+
+def eval_poem(
+    data_dir: Optional[Path] = typer.Option(None, "--data", help="Folder with test.jsonl and corpus.jsonl (default <home>/finetune/poem_embedder/data)."),
+    base: Optional[Path] = typer.Option(None, "--base", help="Base embedder dir (default: <data>/../base)."),
+    tuned: Optional[Path] = typer.Option(None, "--tuned", help="Tuned embedder dir (default: <data>/../model if present)."),
+    reference: bool = typer.Option(True, help="Also score the app's text encoder (USE by default) and the MiniLM as shipped."),
+    cross_encoder: Optional[Path] = typer.Option(None, "--cross-encoder", help="Trained cross-encoder (default <home>/finetune/poem_reranker/model if present)."),
+    llm_judge: bool = typer.Option(True, help="Also rerank with the LLM judge (the generator; slow, see --judge-queries)."),
+    judge_queries: int = typer.Option(10, "--judge-queries", min=1, help="Test queries the LLM judge reranks (each costs --depth generator calls)."),
+    depth: int = typer.Option(10, "--depth", min=1, help="Candidates each reranker reorders (first stage: the tuned embedder, else the base)."),
+    image_route: bool = typer.Option(True, help="Run the full image -> poem route on the hand-made judgements (uses the configured poem settings)."),
+    judgements: Optional[Path] = typer.Option(None, "--judgements", help="Judgements JSON (default: the packaged mmrag/data/judgements/image_poems.json)."),
+    route_top_k: int = typer.Option(10, "--route-top-k", min=5, help="Poems the route returns per image."),
+    generate: bool = typer.Option(False, help="Let the route add its generated poem (it is never judged relevant; off saves generator time)."),
+    skip_split: bool = typer.Option(False, "--skip-split", help="Only the image route (no test-split data needed)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads."),
+    json_out: Optional[Path] = typer.Option(None, "--json-out", help="Write every score (and the route's descriptions) here."),
+) -> None:
+    """Poem retrieval quality, ranx metrics at 1 and 5.
+
+    Test split (from `mmrag finetune embedder`): query = a held-out vernacular translation, corpus = every
+    stored poem, relevant = that poem (and its duplicate in another collection). Rows: embedders (base vs
+    tuned), then rerankers over the tuned embedder's top --depth. Image route: `mmrag poem`'s engine on
+    hand-made (image, acceptable poems) judgements, with the configured poem encoder/collection/reranker
+    (run it again with `-c tuned.yaml` to score the tuned encoder)."""
+    import torch
+
+    from mmrag.evaluation import poem_eval as pe
+
+    if threads:
+        torch.set_num_threads(threads)
+    results: dict[str, object] = {}
+    try:
+        with build_app() as mm:
+            home = mm.settings.home
+            if not skip_split:
+                results["split"] = _split_eval(mm, home, data_dir, base, tuned, reference, cross_encoder, llm_judge, judge_queries, depth)
+            if image_route:
+                results["image_route"] = _route_eval(mm, judgements or pe.JUDGEMENTS, route_top_k, generate)
+    except MMRagError as e:
+        raise fail(e)
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(results, ensure_ascii=False, indent=1))
+        console.print(f"scores: {json_out}")
+
+
+def _split_eval(mm, home: Path, data_dir, base, tuned, reference: bool, cross_encoder, llm_judge: bool, judge_queries: int,
+                depth: int) -> dict:
+    from mmrag.config import RerankSettings
+    from mmrag.embedding.st_text import SentenceTransformerTextEncoder
+    from mmrag.evaluation import poem_eval as pe
+    from mmrag.finetune.embedder import PACKAGED_MINILM
+    from mmrag.finetune.embedder_data import TEST_FILE, read_corpus, read_jsonl
+    from mmrag.reranking import build_reranker
+
+    data_dir = data_dir or home / "finetune" / "poem_embedder" / "data"
+    base = base or data_dir.parent / "base"
+    tuned = tuned or (data_dir.parent / "model" if (data_dir.parent / "model" / "modules.json").is_file() else None)
+    corpus = read_corpus(data_dir)
+    qrels, queries, generated = pe.split_qrels(read_jsonl(data_dir / TEST_FILE), corpus)
+    subsets = {"all": list(qrels), "real": [q for q in qrels if not generated[q]], "generated": [q for q in qrels if generated[q]]}
+    subsets = {k: v for k, v in subsets.items() if v}
+    encoders: dict[str, object] = {}
+    if reference:
+        encoders[f"{mm.text_encoder.name} (app default)"] = mm.text_encoder
+        encoders[f"{PACKAGED_MINILM} as shipped"] = SentenceTransformerTextEncoder(PACKAGED_MINILM)
+    encoders["MiniLM + hanzi (base)"] = SentenceTransformerTextEncoder(str(base))
+    if tuned:
+        encoders["MiniLM tuned"] = SentenceTransformerTextEncoder(str(tuned))
+    runs = {name: pe.dense_run(enc.encode, queries, corpus, k=max(20, depth)) for name, enc in encoders.items()}
+    out: dict = {"queries": {k: len(v) for k, v in subsets.items()}, "embedders": {}, "rerankers": {}}
+    for sub, qs in subsets.items():
+        rows = {name: pe.ir_scores(pe.subset(qrels, qs), pe.subset(run, qs)) for name, run in runs.items()}
+        out["embedders"][sub] = rows
+        _table(f"embedders, test split: {len(qs)} {sub} translation queries over {len(corpus)} poems", rows)
+    # rerankers over the best first stage we have
+    first_name = "MiniLM tuned" if tuned else "MiniLM + hanzi (base)"
+    first = runs[first_name]
+    by_id = {d.id: d for d in corpus}
+    ce_dir = cross_encoder or (home / "finetune" / "poem_reranker" / "model")
+    rerankers: dict[str, object] = {}
+    if (Path(ce_dir) / "config.json").is_file():
+        rerankers["+ cross-encoder (trained)"] = build_reranker(RerankSettings(kind="cross_encoder", model=str(ce_dir)))
+    elif cross_encoder:
+        raise MMRagError(f"cross-encoder {str(cross_encoder)!r} has no config.json; train one with `mmrag finetune reranker`")
+    all_q = list(qrels)
+    few = all_q[:judge_queries]
+    rows: dict[str, dict[str, float]] = {f"{first_name}, no rerank": pe.ir_scores(qrels, first)}
+    extra: dict[str, dict[str, str]] = {f"{first_name}, no rerank": {"queries": str(len(all_q)), "s/query": "-"}}
+    reranked: dict[str, pe.Run] = {}
+    for name, rr in rerankers.items():
+        run, spq = pe.rerank_run(rr, queries, first, by_id, depth)
+        reranked[name] = run
+        rows[f"{name}, top {depth}"] = pe.ir_scores(qrels, run)
+        extra[f"{name}, top {depth}"] = {"queries": str(len(all_q)), "s/query": f"{spq:.2f}"}
+    if llm_judge:
+        judge = build_reranker(RerankSettings(kind="llm_judge"), mm.llm)
+        q_few = {q: queries[q] for q in few}
+        run, spq = pe.rerank_run(judge, q_few, first, by_id, depth)
+        fq = pe.subset(qrels, few)
+        rows[f"{first_name}, no rerank [first {len(few)}]"] = pe.ir_scores(fq, pe.subset(first, few))
+        extra[f"{first_name}, no rerank [first {len(few)}]"] = {"queries": str(len(few)), "s/query": "-"}
+        for name, r in reranked.items():
+            rows[f"{name}, top {depth} [first {len(few)}]"] = pe.ir_scores(fq, pe.subset(r, few))
+            extra[f"{name}, top {depth} [first {len(few)}]"] = {"queries": str(len(few)), "s/query": extra[f"{name}, top {depth}"]["s/query"]}
+        rows[f"+ LLM judge ({mm.settings.generator.model}), top {depth} [first {len(few)}]"] = pe.ir_scores(fq, run)
+        extra[f"+ LLM judge ({mm.settings.generator.model}), top {depth} [first {len(few)}]"] = {"queries": str(len(few)), "s/query": f"{spq:.1f}"}
+    out["rerankers"] = {"first_stage": first_name, "depth": depth, "rows": rows, "extra": extra}
+    _table(f"rerankers over {first_name}'s top {depth}, test split", rows, extra)
+    return out
+
+
+def _route_eval(mm, judgements_path: Path, top_k: int, generate: bool) -> dict:
+    from mmrag.evaluation import poem_eval as pe
+    from mmrag.generation.poem_engine import poem_engine
+
+    js = pe.load_judgements(judgements_path)
+    engine = poem_engine(mm)
+    engine.settings = engine.settings.model_copy(update={"generate_candidate": generate})
+    res = pe.image_route_run(engine, js, top_k=top_k)
+    qrels = {j.image: j.poems for j in js}
+    s = mm.settings
+    name = f"image -> poem ({mm.poem_text_encoder.name} on {s.poem.collection!r}, rerank {s.rerank.kind})"
+    rows = {name: pe.ir_scores(qrels, res.run)}
+    _table(f"image -> poem route, {len(js)} judged bundled photos ({res.seconds_per_image:.1f} s/image)", rows)
+    for j in js:
+        console.print(f"[dim]{escape(j.image)}:[/] {escape(res.descriptions[j.image])} -> {escape(', '.join(res.top[j.image]))}")
+    return {"row": name, "scores": rows[name], "descriptions": res.descriptions, "top": res.top, "run": res.run,
+            "seconds_per_image": res.seconds_per_image}
+
+
+def register(app: typer.Typer) -> None:
+    from mmrag.cli.eval import eval_app  # `mmrag eval` is mmrag.cli.eval's group; join it
+
+    eval_app.command("poem")(eval_poem)

@@ -1,0 +1,187 @@
+"""Poem retrieval quality: NDCG, MAP, Recall, P, MRR at 1 and 5 (ranx).
+
+Three measurements, all over the same metric set:
+- embedders on the test split: query = a held-out translation, corpus = every stored poem, relevant
+  = the poem and its near-duplicates (same group, see ``embedder_data.poem_group``);
+- rerankers over an embedder's top ``depth`` for the same queries (the LLM judge is slow: capped);
+- the full image -> poem route (``PoemQueryEngine``) against hand-made (image, acceptable poems)
+  judgements in ``mmrag/data/judgements/image_poems.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from mmrag.errors import MissingDependencyError, MMRagError
+from mmrag.finetune.embedder_data import PoemDoc
+
+log = logging.getLogger(__name__)
+
+METRICS = ("ndcg@1", "ndcg@5", "map@1", "map@5", "recall@1", "recall@5", "precision@1", "precision@5", "mrr@1", "mrr@5")
+COLUMNS = ("NDCG@1", "NDCG@5", "MAP@1", "MAP@5", "R@1", "R@5", "P@1", "P@5", "MRR@1", "MRR@5")
+JUDGEMENTS = Path(__file__).resolve().parent.parent / "data" / "judgements" / "image_poems.json"
+_NOTHING = "__no_result__"  # ranx wants every judged query in the run; an empty result ranks nothing relevant
+
+Qrels = dict[str, dict[str, int]]
+Run = dict[str, dict[str, float]]
+
+
+def ir_scores(qrels: Mapping[str, Mapping[str, int]], run: Mapping[str, Mapping[str, float]],
+              metrics: Sequence[str] = METRICS) -> dict[str, float]:
+    """Mean of each metric over the judged queries (ranx); a query missing from ``run`` scores 0."""
+    try:
+        import ranx
+    except ImportError as e:
+        raise MissingDependencyError("ranx", extra="eval", why="IR metrics") from e
+    if not qrels:
+        raise MMRagError("no judged queries to evaluate")
+    full_run = {q: (dict(run.get(q) or {}) or {_NOTHING: 0.0}) for q in qrels}
+    scores = ranx.evaluate(ranx.Qrels({q: dict(d) for q, d in qrels.items()}), ranx.Run(full_run), list(metrics), make_comparable=True)
+    if isinstance(scores, float):  # one metric comes back bare
+        scores = {metrics[0]: scores}
+    return {m: float(scores[m]) for m in metrics}
+
+
+def rank_scores(ids: Sequence[str]) -> dict[str, float]:
+    """An ordered id list as a run row (descending scores keep the order; duplicates keep the first)."""
+    out: dict[str, float] = {}
+    for i, pid in enumerate(ids):
+        out.setdefault(pid, float(len(ids) - i))
+    return out
+
+
+# -- embedders on the test split ------------------------------------------------------------
+def split_qrels(test_records: Sequence[Mapping[str, Any]], corpus: Sequence[PoemDoc]) -> tuple[Qrels, dict[str, str], dict[str, bool]]:
+    """(qrels, query texts, query is a generated translation) keyed by the positive's point id."""
+    by_group: dict[str, list[str]] = {}
+    group_of = {}
+    for d in corpus:
+        by_group.setdefault(d.group, []).append(d.id)
+        group_of[d.id] = d.group
+    qrels: Qrels = {}
+    queries: dict[str, str] = {}
+    generated: dict[str, bool] = {}
+    for r in test_records:
+        pid = r["pos_id"]
+        if pid not in group_of:
+            raise MMRagError(f"test positive {pid} is not in the corpus; rebuild the data (`mmrag finetune embedder --data-only`)")
+        qrels[pid] = {d: 1 for d in by_group[group_of[pid]]}
+        queries[pid] = r["query"]
+        generated[pid] = bool(r.get("generated"))
+    return qrels, queries, generated
+
+
+def dense_run(encode: Callable[[Sequence[str], str], np.ndarray], queries: Mapping[str, str], corpus: Sequence[PoemDoc],
+              k: int = 20, doc_vecs: np.ndarray | None = None) -> Run:
+    """Exact cosine top-``k`` of every query over the corpus (the vectors the poem route would store)."""
+    qids = list(queries)
+    dv = doc_vecs if doc_vecs is not None else encode([d.text for d in corpus], "passage")
+    qv = encode([queries[q] for q in qids], "query")
+    sims = qv @ dv.T
+    run: Run = {}
+    for i, q in enumerate(qids):
+        top = np.argsort(-sims[i], kind="stable")[:k]
+        run[q] = {corpus[int(j)].id: float(sims[i, j]) for j in top}
+    return run
+
+
+def subset(d: Mapping[str, Any], keys: Sequence[str] | set[str]) -> dict[str, Any]:
+    return {k: d[k] for k in d if k in keys}
+
+
+# -- rerankers ----------------------------------------------------------------------------
+def rerank_run(reranker, queries: Mapping[str, str], first_stage: Run, corpus_by_id: Mapping[str, PoemDoc], depth: int,
+               progress: bool = True) -> tuple[Run, float]:
+    """Reorder each query's top ``depth`` with a LlamaIndex node postprocessor; the rest keep their order
+    below. Returns (run, seconds per query)."""
+    from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+    from tqdm.auto import tqdm
+
+    run: Run = {}
+    t0 = time.perf_counter()
+    for q in tqdm(list(queries), desc=f"rerank {type(reranker).__name__}", unit="query", disable=not progress):
+        ranked = sorted(first_stage.get(q, {}).items(), key=lambda x: -x[1])
+        head, tail = ranked[:depth], ranked[depth:]
+        nodes = [NodeWithScore(node=TextNode(id_=pid, text=corpus_by_id[pid].text), score=s) for pid, s in head]
+        out = reranker.postprocess_nodes(nodes, QueryBundle(queries[q]))
+        run[q] = rank_scores([n.node.node_id for n in out] + [pid for pid, _ in tail])
+    return run, (time.perf_counter() - t0) / max(1, len(queries))
+
+
+# -- the image -> poem route ------------------------------------------------------------------
+@dataclass
+class ImageJudgement:
+    image: str  # file name under the bundled KB images, or a path
+    poems: dict[str, int]  # point id -> grade (2 fits well, 1 acceptable)
+    why: str = ""
+    titles: dict[str, str] = field(default_factory=dict)
+
+
+def load_judgements(path: str | Path = JUDGEMENTS) -> list[ImageJudgement]:
+    path = Path(path)
+    if not path.is_file():
+        raise MMRagError(f"judgements file {str(path)!r} does not exist")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        out = []
+        for item in data["images"]:
+            poems = {p["id"]: int(p.get("grade", 1)) for p in item["poems"]}
+            if not poems:
+                raise MMRagError(f"{path}: image {item['image']!r} lists no poems")
+            out.append(ImageJudgement(item["image"], poems, item.get("why", ""), {p["id"]: p.get("title", "") for p in item["poems"]}))
+    except (ValueError, KeyError, TypeError) as e:
+        raise MMRagError(f"{path}: not a judgements file ({type(e).__name__}: {e})") from e
+    return out
+
+
+def resolve_image(name: str) -> Path:
+    """A path as given, else a file name among the bundled KB photos (the ones the judgements were written for)."""
+    from importlib import resources
+
+    p = Path(name)
+    return p if p.is_file() else Path(str(resources.files("mmrag.data").joinpath("kb"))) / "images" / name
+
+
+@dataclass
+class ImageRouteResult:
+    run: Run
+    descriptions: dict[str, str]
+    seconds_per_image: float
+    top: dict[str, list[str]] = field(default_factory=dict)  # image -> top titles
+
+
+def image_route_run(engine, judgements: Sequence[ImageJudgement], top_k: int = 10, progress: bool = True) -> ImageRouteResult:
+    """Run the poem engine on each judged image; the run ranks retrieved poems (the generated one is
+    not a stored poem and cannot be judged, so it is left out of the ranking)."""
+    from tqdm.auto import tqdm
+
+    from mmrag.generation.poem_engine import GENERATED_ID
+
+    run: Run = {}
+    desc: dict[str, str] = {}
+    top: dict[str, list[str]] = {}
+    t0 = time.perf_counter()
+    for j in tqdm(judgements, desc="image -> poem", unit="image", disable=not progress):
+        res = engine.poem(resolve_image(j.image), top_k=top_k)
+        kept = [c for c in res.candidates if c.id != GENERATED_ID]
+        run[j.image] = rank_scores([c.id for c in kept])
+        desc[j.image] = res.description
+        top[j.image] = [f"{c.title}/{c.author}" for c in kept[:3]]
+    return ImageRouteResult(run, desc, (time.perf_counter() - t0) / max(1, len(judgements)), top)
+
+
+def markdown_table(rows: Mapping[str, Mapping[str, float]], extra: Mapping[str, Mapping[str, str]] | None = None) -> str:
+    extra_cols = list(next(iter(extra.values())).keys()) if extra else []
+    head = "| row | " + " | ".join([*COLUMNS, *extra_cols]) + " |"
+    lines = [head, "|" + "---|" * (len(COLUMNS) + len(extra_cols) + 1)]
+    for name, sc in rows.items():
+        cells = [f"{sc[m]:.3f}" for m in METRICS] + [str((extra or {}).get(name, {}).get(c, "")) for c in extra_cols]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,78 @@
+"""`eval poem`: the IR metrics (ranx) on a hand-worked case and the hand-made image -> poem judgements.
+
+(Separate from test_poem_finetune.py because importing ranx and loading its numba kernels alone
+takes ~15-40 s on this machine.)"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmrag.ingestion.poetry import Poem, iter_poems
+
+DATA = Path(__file__).parent / "data" / "chinese_poetry"
+
+
+# -- metrics -------------------------------------------------------------------------------
+def test_ir_metrics_on_a_hand_worked_case():
+    from mmrag.evaluation.poem_eval import ir_scores, rank_scores
+
+    qrels = {"q1": {"d1": 1, "d3": 2}, "q2": {"d2": 1}, "q3": {"d9": 1}}
+    run = {"q1": rank_scores(["d1", "d2", "d3"]), "q2": rank_scores(["d1", "d2"])}  # q3 retrieved nothing
+    got = ir_scores(qrels, run)
+    # q1: gains 1 @1, 2 @3; ideal 2, 1.  q2: gain 1 @2.  q3: nothing.
+    ndcg5_q1 = (1 + 2 / np.log2(4)) / (2 + 1 / np.log2(3))
+    want = {
+        "ndcg@1": (1 / 2 + 0 + 0) / 3, "ndcg@5": (ndcg5_q1 + 1 / np.log2(3)) / 3,
+        "map@1": (1 / 2) / 3, "map@5": ((1 + 2 / 3) / 2 + 1 / 2) / 3,
+        "recall@1": (1 / 2) / 3, "recall@5": (1 + 1) / 3,
+        "precision@1": 1 / 3, "precision@5": (2 / 5 + 1 / 5) / 3,
+        "mrr@1": 1 / 3, "mrr@5": (1 + 1 / 2) / 3,
+    }
+    for k, v in want.items():
+        assert got[k] == pytest.approx(v, abs=1e-9), k
+
+
+def test_judgements_file_loads_and_ids_are_poem_ids():
+    from mmrag.evaluation.poem_eval import JUDGEMENTS, load_judgements, resolve_image
+
+    js = load_judgements()
+    assert 12 <= len(js) <= 20
+    raw = json.loads(JUDGEMENTS.read_text(encoding="utf-8"))
+    excerpt = {(p.title, p.author, p.text): p.id for p in iter_poems(DATA, "default")}
+    for item, j in zip(raw["images"], js):
+        assert resolve_image(j.image).is_file(), j.image
+        assert j.poems and set(j.poems.values()) <= {1, 2} and 2 in j.poems.values()
+        for p in item["poems"]:
+            # the id is the poem's point id (uuid5 of title + author + lines), recomputed from the stored poem
+            poem = Poem(p["title"], p["author"], "", p["collection"], p["lines"])
+            assert poem.id == p["id"]
+            assert excerpt.get((poem.title, poem.author, poem.text), poem.id) == poem.id  # where the excerpts hold it too
+
+
+def test_judgements_ids_exist_in_the_full_default_set():
+    import os
+
+    root = Path(os.environ.get("MMRAG_POETRY_DIR", Path.home() / ".mmrag" / "data" / "chinese-poetry"))
+    if not (root / "shuimotangshi").is_dir():
+        pytest.skip(f"no chinese-poetry data at {root} (set MMRAG_POETRY_DIR)")
+    from mmrag.evaluation.poem_eval import load_judgements
+
+    ids = {p.id for p in iter_poems(root, "default")}
+    missing = {(j.image, pid) for j in load_judgements() for pid in j.poems if pid not in ids}
+    assert not missing
+
+
+def test_bad_judgements_file_is_a_clear_error(tmp_path):
+    from mmrag.errors import MMRagError
+    from mmrag.evaluation.poem_eval import load_judgements
+
+    with pytest.raises(MMRagError, match="does not exist"):
+        load_judgements(tmp_path / "nope.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"images": [{"image": "lake.jpg"}]}')
+    with pytest.raises(MMRagError, match="bad.json"):
+        load_judgements(bad)
