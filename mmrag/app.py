@@ -74,6 +74,13 @@ class MMRag:
 
     @cached_property
     def ask_engine(self):
+        """The trained VLM when ``vlm.path`` is set, else the zero-shot retrieval-augmented engine."""
+        if self.settings.vlm.path:
+            from mmrag.generation.vlm_ask_engine import VLMAskQueryEngine
+            from mmrag.vlm.generate import VLMGenerator
+
+            v = self.settings.vlm
+            return VLMAskQueryEngine(VLMGenerator(v.path, home=self.settings.home, batch_size=v.batch_size, threads=v.threads))
         from mmrag.generation.ask_engine import AskQueryEngine
 
         return AskQueryEngine(self.retriever, self.llm)
@@ -114,7 +121,10 @@ class MMRag:
         return self.caption_engine.caption(image, top_k=top_k)
 
     def ask(self, image, question: str, top_k: int | None = None):
-        """Zero-shot retrieval-augmented VQA: an ``AskResult`` (answer, neighbours, tags, prompt, timings)."""
+        """VQA: an ``AskResult`` (answer, neighbours, tags, prompt, timings); the trained VLM answers when
+        ``vlm.path`` is set, else the zero-shot retrieval-augmented engine."""
+        if self.settings.vlm.path:
+            return self.ask_engine.ask(image, question)
         if self.store.exists(self.settings.qdrant.collection):
             self.store.check_collection(self.images_spec())
         return self.ask_engine.ask(image, question, top_k=top_k)

@@ -142,6 +142,15 @@ class PoemSettings(BaseModel):
     text_encoder: TextEncoderSettings | None = None
 
 
+class VLMAskSettings(BaseModel):
+    """The ask job's trained vision-language model (``mmrag vlm train``): set ``path`` and the VLM answers;
+    unset, the zero-shot retrieval-augmented engine does."""
+
+    path: str | None = None  # a directory written by `mmrag vlm train`
+    batch_size: int = Field(16, ge=1)
+    threads: int | None = Field(None, ge=1)
+
+
 # What ``profile: hub`` means: the models a connected machine would use.
 HUB_DEFAULTS: dict[str, dict[str, Any]] = {
     "image_encoder": {"kind": "open_clip", "model": "ViT-B-32", "pretrained": "laion2b_s34b_b79k"},
@@ -165,6 +174,7 @@ class Settings(BaseSettings):
     poem: PoemSettings = Field(default_factory=PoemSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     ray: RaySettings = Field(default_factory=RaySettings)
+    vlm: VLMAskSettings = Field(default_factory=VLMAskSettings)
     log_level: str = "WARNING"
 
     @model_validator(mode="before")

@@ -21,8 +21,12 @@ def ask(
     question: str = typer.Argument(..., help="The question, e.g. \"what color is the shape?\""),
     top_k: int = typer.Option(5, "--top-k", "-k", min=1, max=100, help="How many similar knowledge-base images go into the prompt."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    vlm: Optional[Path] = typer.Option(None, "--vlm", help="Answer with this trained VLM directory (`mmrag vlm train`) instead of zero-shot RAG; default: the vlm.path setting."),
 ) -> None:
-    """Answer a question about an image from the captions of its nearest knowledge-base images (zero-shot)."""
+    """Answer a question about an image: with a trained VLM (--vlm or vlm.path) the VLM looks at the image;
+    otherwise the captions of its nearest knowledge-base images go to the generator (zero-shot)."""
+    if vlm is not None:
+        State.overrides = {**State.overrides, "vlm": {**State.overrides.get("vlm", {}), "path": str(vlm)}}
     try:
         with build_app() as mm:
             r = mm.ask(image, question, top_k=top_k)
@@ -31,8 +35,9 @@ def ask(
     if as_json:
         console.print_json(json.dumps(r.to_dict(), ensure_ascii=False))
         return
-    console.print("[dim]neighbours:[/] " + "; ".join(escape(f"{Path(h.image_path).name} ({h.captions[0] if h.captions else ''})") for h in r.neighbours))
-    console.print(f"[dim]visual tags:[/] {escape(', '.join(r.tags))}")
+    if r.neighbours or r.tags:  # the VLM answers from the image itself: nothing retrieved to show
+        console.print("[dim]neighbours:[/] " + "; ".join(escape(f"{Path(h.image_path).name} ({h.captions[0] if h.captions else ''})") for h in r.neighbours))
+        console.print(f"[dim]visual tags:[/] {escape(', '.join(r.tags))}")
     console.print("[dim]timings:[/] " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in r.timings.items()))
     console.print(f"[bold]answer:[/] {escape(r.answer)}")
 
