@@ -15,10 +15,10 @@ from mmrag.evaluation.simulated_user import SimulatedUser
 from mmrag.ingestion.sources import bundled_kb
 from mmrag.retrieval.text_retriever import TextRetriever
 from mmrag.schema import CAPTION, SEMANTIC, Hit
-from mmrag.search.questioner import fallback_question, why_rejected
+from mmrag.search.questioner import FAMILY_QUESTIONS, fallback_question, splitting_words, why_rejected
 from mmrag.search.rewriter import DialogueRewriter, concatenate
 from mmrag.search.session import RoundResult, SearchSession, SessionFormatError, Turn
-from mmrag.search.text import content_words
+from mmrag.search.text import content_words, families
 
 
 @pytest.fixture(scope="module")
@@ -100,10 +100,42 @@ def test_fallback_questions_split_the_candidates_and_never_repeat(retriever):
         assert q not in asked and why_rejected(q, s) is None, (q, asked)
         asked.append(q)
         s.turns.append(Turn(q, "no"))
-    # The first one names a word some but not all candidates' captions use: its answer splits them.
-    word = asked[0].split("'")[1]
-    having = [h for h in hits if word in " ".join(h.captions + h.tags).lower()]
+    # The first one is grounded: the open question of an attribute that a splitting caption word has
+    # (colour is out: the description stated it), else the most evenly splitting word, quoted.
+    fresh = SearchSession("a black and white photo")
+    words = splitting_words(fresh, hits, with_tags=False)
+    with_family = [w for w in words if families(w) - {"colour"}]
+    word = with_family[0] if with_family else words[0]
+    having = [h for h in hits if word in " ".join(h.captions).lower()]
     assert 0 < len(having) < len(hits)
+    expected = FAMILY_QUESTIONS[sorted(families(word) - {"colour"})[0]] if with_family else f"Is there anything '{word}' in your photo?"
+    assert asked[0] == expected
+
+
+def test_questions_about_stated_or_asked_attributes_are_rejected():
+    s = SearchSession("A red circle on a white background.", turns=[Turn("How big is it in the picture?", "small")])
+    assert "colour" in why_rejected("What color is the circle?", s)  # stated in the description
+    assert "size" in why_rejected("Is the circle large?", s)  # asked and answered
+    assert why_rejected("Where is the circle?", s) is None
+
+
+def test_questions_must_be_grounded_in_the_candidates():
+    hits = [
+        Hit("a", 0.9, f"/x/{i}.png", captions=[f"A {z} red circle {p} of a pale image."])
+        for i, (z, p) in enumerate([("small", "at the top"), ("large", "at the bottom"), ("small", "on the left side")])
+    ]
+    s = SearchSession("A red circle on a white background.")
+    assert "grounded" in why_rejected("Is there a dog in it?", s, hits)
+    assert why_rejected("Is the circle at the top?", s, hits) is None  # names a candidate word
+    assert why_rejected("How big is it in the picture?", s, hits) is None  # an attribute the candidates differ in
+    # With colour stated, the grounded questions go size/place first and never repeat.
+    asked = []
+    for _ in range(4):
+        q = fallback_question(s, hits)
+        assert q not in asked and why_rejected(q, s) is None
+        asked.append(q)
+        s.turns.append(Turn(q, "I don't know."))
+    assert set(asked[:2]) == {FAMILY_QUESTIONS["size"], FAMILY_QUESTIONS["place"]}
 
 
 # -- simulated user ------------------------------------------------------------------------
@@ -212,3 +244,149 @@ def test_cli_one_shot_and_interactive_resume(tmp_path, session_home, encoders, k
     assert r.exit_code == 0, r.output
     assert "cat_chelsea.jpg" in r.output and "Is it a close up?" in r.output
     assert SearchSession.load(out) == saved
+
+
+# -- fast tests with a scripted chat model (the LLM is not what these test) ------------------
+class ScriptedLLM:
+    """Replies by the first rule whose key is in the last message; counts calls. Stands in for the generator
+    where the code under test is what is done with a reply (searched, cached, resumed), not the reply."""
+
+    def __init__(self, rules: dict[str, str], default: str = "I don't know.") -> None:
+        self.rules, self.default, self.calls = rules, default, []
+
+    def chat(self, messages, **kwargs):
+        from llama_index.core.llms import ChatMessage, ChatResponse, MessageRole
+
+        text = messages[-1].content
+        self.calls.append(text)
+        reply = next((r for k, r in self.rules.items() if k in text), self.default)
+        return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=reply))
+
+
+def test_engine_searches_the_rewriters_output_and_resumes_a_saved_session(tmp_path, retriever):
+    from mmrag.search.engine import SearchEngine
+
+    llm = ScriptedLLM({"Write one sentence": "Here is the query: a red motorcycle parked in a garage with shelves"})
+    engine = SearchEngine(retriever, llm, top_k=5, strategy="rewrite", max_question_attempts=0)
+    s = engine.start("a vehicle indoors")
+    q0 = s.pending_question
+    assert q0 and not llm.calls  # the grounded question needs no LLM call
+    engine.answer("it is red")
+    assert engine.last_rewrite.query == "a red motorcycle parked in a garage with shelves"  # preamble cleaned
+    assert engine.retriever.last_query == s.latest.query == engine.last_rewrite.query
+    assert s.latest.round == 1 and _name(engine.results()[0]) == "motorcycle.jpg"
+    # Saved between rounds and resumed by a fresh engine: same state, the open question kept, numbering continues.
+    path = s.save(tmp_path / "session.json")
+    engine2 = SearchEngine(retriever, llm, top_k=5, strategy="rewrite", max_question_attempts=0)
+    resumed = engine2.resume(SearchSession.load(path))
+    assert resumed == s and engine2.question == s.pending_question
+    engine2.answer("an old one")
+    assert engine2.session.latest.round == 2 and [t.question for t in engine2.session.turns] == [q0, s.pending_question]
+    assert len(set(engine2.session.asked)) == len(engine2.session.asked) == 3
+
+
+def test_llm_cache_serves_repeats_from_disk(tmp_path):
+    from llama_index.core.llms import ChatMessage
+
+    from mmrag.evaluation.llm_cache import CachedChat
+
+    llm = ScriptedLLM({"colour": "red"})
+    cache = CachedChat(llm, tmp_path / "c.jsonl", model_key="m")
+    msgs = [ChatMessage(role="user", content="what colour?")]
+    assert cache.chat(msgs).message.content == "red" and cache.chat(msgs).message.content == "red"
+    assert len(llm.calls) == 1 and (cache.hits, cache.misses) == (1, 1)
+    again = CachedChat(ScriptedLLM({}), tmp_path / "c.jsonl", model_key="m")
+    assert again.chat(msgs).message.content == "red" and again.misses == 0
+    assert CachedChat(ScriptedLLM({}), tmp_path / "c.jsonl", model_key="other").chat(msgs).message.content == "I don't know."
+
+
+def test_eval_resumes_from_its_output_folder_and_writes_plot_and_dialogues(tmp_path, make_app, kb_items):
+    from mmrag.evaluation.search_eval import SearchEvalConfig, run_search_eval, write_report
+
+    app = make_app()
+    items = kb_items[:8]
+    cfg = SearchEvalConfig(targets=2, rounds=2, seed=3)
+    llm = ScriptedLLM({"Short answer": "it is outdoors", "Write one sentence": "a photo taken outdoors"})
+    first = run_search_eval(app, items, cfg, out_dir=tmp_path, llm=llm)
+    assert first.resumed == 0 and first.llm_calls == len(llm.calls) > 0
+    # The first description is one held-out caption of the target; each answering prompt lists only the
+    # target's other held-out captions: never an indexed caption, never another image's.
+    answer_prompts = [c for c in llm.calls if "Short answer" in c]
+    assert len(answer_prompts) == 2 * 2
+    for rec in first.records:
+        item = next(it for it in items if str(it.path.resolve()) == rec.target)
+        assert rec.description in item.captions[2:]
+        mine = [p for p in answer_prompts if any(c in p for c in item.captions)]
+        assert len(mine) == 2
+        for p in mine:
+            listed = [ln[2:] for ln in p.split("Question:")[0].splitlines() if ln.startswith("- ")]
+            assert sorted(listed) == sorted(c for c in item.captions[2:] if c != rec.description)
+    second = run_search_eval(app, items, cfg, out_dir=tmp_path, llm=ScriptedLLM({}))
+    assert second.resumed == 2 and second.llm_calls == 0
+    assert [r.ranks for r in second.records] == [r.ranks for r in first.records]
+    second.corpus = "kb"
+    paths = write_report(second, tmp_path / "report")
+    assert paths["plot"].stat().st_size > 5000 and paths["plot"].read_bytes()[:4] == b"\x89PNG"
+    data = json.loads(paths["json"].read_text())
+    assert len(data["dialogues"]) == 2 and all(len(d["turns"]) == 2 for d in data["dialogues"])
+    assert data["targets"] == [r.target for r in first.records] and data["config"]["seed"] == 3
+    assert set(data["metrics"]["fused"]) == {"description", "concat", "rewrite"}
+    assert all(len(v) == 3 for v in data["metrics"]["fused"]["rewrite"].values())  # rounds 0..2
+    assert "| rewrite | hits@10 |" in paths["markdown"].read_text()
+
+
+def test_metrics_on_a_hand_worked_case():
+    def rec(rw, cc):
+        return DialogueRecord("t", "d", [], {}, {"fused": {"description": [rw[0]] * 3, "concat": cc, "rewrite": rw}}, [], 0.0)
+
+    # Ranks per round for 4 dialogues; None = not in the top 10.
+    recs = [rec([None, 4, 1], [None, None, 6]), rec([2, 1, 1], [2, 3, 3]), rec([None, None, None], [None, 9, None]), rec([7, None, 5], [7, 7, 7])]
+    m = compute_metrics(recs, rounds=2, vectors="fused")
+    assert m["rewrite"]["hits@10"] == [0.5, 0.75, 0.75]
+    assert m["rewrite"]["recall@1"] == [0.0, 0.25, 0.5]
+    assert m["rewrite"]["recall@5"] == [0.25, 0.5, 0.75]
+    assert m["rewrite"]["recall@10"] == [0.5, 0.5, 0.75]
+    assert m["concat"]["hits@10"] == [0.5, 0.75, 1.0]  # dialogue 3 reached rank 9 at round 1 and stays solved
+    assert m["concat"]["recall@10"] == [0.5, 0.75, 0.75]
+
+
+def test_easy_vqa_layout_is_measured_from_pixels(tmp_path):
+    from PIL import Image, ImageDraw
+
+    from mmrag.evaluation.search_corpus import detailed_captions, easy_vqa_detailed, measure_layout
+    from mmrag.ingestion.easy_vqa import ShapeFacts
+
+    img = Image.new("RGB", (64, 64), (240, 236, 250))
+    ImageDraw.Draw(img).rectangle([2, 3, 12, 13], fill=(220, 20, 20))  # 11x11 of 64x64 = 3 %: small, top left
+    img.save(tmp_path / "a.png")
+    lay = measure_layout(tmp_path / "a.png")
+    assert (lay.size, lay.vertical, lay.horizontal) == ("small", "top", "left")
+    img = Image.new("RGB", (64, 64), (250, 250, 240))
+    ImageDraw.Draw(img).ellipse([30, 30, 63, 63], fill=(0, 0, 200))
+    img.save(tmp_path / "b.png")
+    lay = measure_layout(tmp_path / "b.png")
+    assert (lay.size, lay.vertical, lay.horizontal) == ("large", "bottom", "right")
+    caps = detailed_captions(ShapeFacts("circle", "blue"), lay)
+    assert caps[2] == "A blue circle on a white background." and "large" in caps[3] and "bottom right" in caps[4]
+    assert not families(caps[2]) - {"colour"}  # the first description says nothing of size or place
+    items = easy_vqa_detailed("train", limit=5)
+    assert len(items) == 5 and all(it.extra["size"] in it.captions[0] and it.extra["colour"] in it.captions[2] for it in items)
+
+
+def test_rewrite_repair_appends_the_answers_the_model_dropped(retriever):
+    from mmrag.search.engine import SearchEngine
+    from mmrag.search.rewriter import dropped_answers
+
+    turns = [Turn("Which part of the picture is it in?", "The triangle is in the centre."), Turn("How big is it?", "The triangle is small."), Turn("Any people?", "No people are in the photo.")]
+    # The size answer is lost; the negative answer is the model's to leave out.
+    assert dropped_answers("A yellow triangle in the centre.", "A yellow triangle.", turns) == ["The triangle is small."]
+    llm = ScriptedLLM({"Write one sentence": "A yellow triangle in the centre."})
+    engine = SearchEngine(retriever, llm, top_k=3, strategy="rewrite", max_question_attempts=0)
+    engine.start("A yellow triangle.", ask=False)
+    for t in turns:
+        engine.session.pending_question = t.question
+        engine.answer(t.answer, ask=False)
+    assert engine.last_rewrite.repaired == ["The triangle is small."]
+    assert engine.session.latest.query == engine.retriever.last_query == "A yellow triangle in the centre. The triangle is small."
+    bare = SearchEngine(retriever, llm, top_k=3, strategy="rewrite", max_question_attempts=0, rewrite_repair=False)
+    assert bare.rewriter.rewrite("A yellow triangle.", turns).query == "A yellow triangle in the centre."

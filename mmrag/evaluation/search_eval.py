@@ -10,11 +10,17 @@ Protocol (ChatIR, with PlugIR's rewriting as the third strategy):
   alone, the dialogue concatenated as it was, and the LLM rewrite.
 - Hits@10 at round r: the target was in the top 10 at some round <= r (ChatIR's definition).
   Recall@K at round r: the target is in the top K at round r.
+
+Cost: one dialogue serves all three strategies, so they cost one set of LLM calls. With an output
+folder the run is resumable: every LLM reply goes to ``llm_cache.jsonl`` (keyed by the messages,
+greedy decoding), every finished dialogue to ``dialogues.jsonl``, and the index to a Qdrant folder
+named by what it holds; a re-run with the same settings skips all three.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import random
@@ -25,6 +31,7 @@ from typing import Any, Callable, Sequence
 
 from mmrag.config import QdrantSettings
 from mmrag.errors import ConfigError, MMRagError
+from mmrag.evaluation.llm_cache import CachedChat
 from mmrag.evaluation.simulated_user import SimulatedUser
 from mmrag.ingestion.pipeline import IngestionPipeline
 from mmrag.retrieval.store import QdrantStore
@@ -42,6 +49,8 @@ VECTOR_WEIGHTS = {
     "caption": {SEMANTIC: 0.0, CAPTION: 1.0},
 }
 KS = (1, 5, 10)
+# ChatIR (Levy et al., 2023), BLIP retriever on VisDial/COCO, Hits@10 with questions from its best questioner.
+ANCHOR_CHATIR_HITS10 = {0: 0.64, 5: 0.78}
 
 
 @dataclass
@@ -53,7 +62,14 @@ class SearchEvalConfig:
     also_vectors: tuple[str, ...] = ("semantic", "caption")  # the same queries re-scored on other vectors (searches only, no LLM)
     seed: int = 0
     top_k: int = 10
-    question_attempts: int = 1  # LLM proposals per question before the deterministic fallback (each costs an LLM call)
+    # LLM proposals per question before the grounded deterministic question (each costs an LLM call). The
+    # benchmark's default 0 asks the grounded question directly: on this CPU an LLM proposal costs as much
+    # as an answer, and the 0.5B model's proposals were mostly rejected (repeats, stated attributes).
+    question_attempts: int = 0
+    first_caption: int | None = None  # which of the user's captions is the first description; None: drawn per target
+    candidates: int = 200  # per named vector before fusion: corpora with many same-caption images need a deep pool
+    question_candidates: int = 10  # top hits the question must split
+    rewrite_repair: bool = True  # append answers the rewriter dropped (mmrag.search.rewriter.dropped_answers)
 
     def check(self) -> None:
         for v in (self.vectors, *self.also_vectors):
@@ -61,6 +77,8 @@ class SearchEvalConfig:
                 raise ConfigError(f"unknown vectors {v!r}; use one of {', '.join(VECTOR_WEIGHTS)}")
         if self.targets < 1 or self.rounds < 0 or self.top_k < max(KS):
             raise ConfigError(f"need targets >= 1, rounds >= 0 and top_k >= {max(KS)}, got {self.targets}, {self.rounds}, {self.top_k}")
+        if self.question_attempts < 0 or self.candidates < self.top_k:
+            raise ConfigError(f"need question_attempts >= 0 and candidates >= top_k, got {self.question_attempts} and {self.candidates}")
         if self.index_captions < 0:
             raise ConfigError(f"index_captions must be >= 0, got {self.index_captions}")
         if self.index_captions == 0 and VECTOR_WEIGHTS[self.vectors][CAPTION] > 0:  # also_vectors are filtered in vector_sets()
@@ -92,13 +110,22 @@ class SearchEvalReport:
     seconds: float
     plot: str | None = None
     notes: list[str] = field(default_factory=list)
+    llm_calls: int = 0  # made by this run (cache misses)
+    llm_cached: int = 0  # served from the cache (repeated prompts, or a resumed run)
+    resumed: int = 0  # dialogues read back from an earlier run
+    corpus: str = ""  # a name for titles
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "config": dataclasses.asdict(self.config),
+            "corpus": self.corpus,
             "corpus_size": self.corpus_size,
             "metrics": self.metrics,
             "seconds": self.seconds,
+            "llm_calls": self.llm_calls,
+            "llm_cached": self.llm_cached,
+            "resumed": self.resumed,
+            "targets": [r.target for r in self.records],
             "plot": self.plot,
             "notes": self.notes,
             "dialogues": [dataclasses.asdict(r) for r in self.records],
@@ -115,6 +142,7 @@ class SearchEvalReport:
                 for m, vals in per_strategy[s].items():
                     rows.append(f"| {s} | {m} | " + " | ".join(f"{100 * x:.1f}" for x in vals) + " |")
             out.append("\n".join(rows))
+        out.append("anchor (ChatIR): Hits@10 " + ", ".join(f"r{r} {100 * v:.0f}" for r, v in ANCHOR_CHATIR_HITS10.items()))
         return "\n\n".join(out)
 
 
@@ -150,14 +178,45 @@ def _rank(hits: list[Hit], target: str) -> int | None:
     return None
 
 
-def build_index(app, items: Sequence[SourceItem], collection: str = "search_eval") -> QdrantStore:
-    """A private in-memory collection, so the benchmark never writes the user's knowledge base."""
-    store = QdrantStore(QdrantSettings(path=":memory:", collection=collection))
+def index_fingerprint(app, items: Sequence[SourceItem]) -> str:
+    """What an index holds: the models and every item's path and indexed captions."""
+    spec = app.images_spec()
+    h = hashlib.sha256(json.dumps([spec.vectors, spec.models], sort_keys=True).encode())
+    for it in items:
+        h.update(json.dumps([str(it.path), list(it.captions)], ensure_ascii=False).encode())
+    return h.hexdigest()[:16]
+
+
+def build_index(app, items: Sequence[SourceItem], collection: str = "search_eval", path: str | Path | None = None) -> QdrantStore:
+    """A private collection, so the benchmark never writes the user's knowledge base: in memory, or in
+    ``path`` where a re-run finds it (ingestion skips stored images, so an interrupted build resumes)."""
+    store = QdrantStore(QdrantSettings(path=str(path) if path else ":memory:", collection=collection))
     spec = dataclasses.replace(app.images_spec(), name=collection)
-    report = IngestionPipeline(app.image_encoder, app.text_encoder, store, spec, batch_size=app.settings.image_encoder.batch_size).run(list(items), progress=False)
+    report = IngestionPipeline(app.image_encoder, app.text_encoder, store, spec, batch_size=app.settings.image_encoder.batch_size).run(list(items), progress=True)
     if report.failed:
         log.warning("search eval: %d images failed to ingest: %s", len(report.failed), report.failed[:3])
     return store
+
+
+def _run_key(cfg: SearchEvalConfig, fingerprint: str) -> str:
+    """Dialogues from an earlier run are reused only under the same settings (the target count aside)."""
+    d = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "targets"}
+    return hashlib.sha256(json.dumps([d, fingerprint], sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _load_done(path: Path, key: str) -> dict[str, DialogueRecord]:
+    done: dict[str, DialogueRecord] = {}
+    if not path.exists():
+        return done
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+            if row.get("run_key") == key:
+                rec = DialogueRecord(**row["record"])
+                done[rec.target] = rec
+        except (ValueError, TypeError, KeyError):
+            log.warning("search eval: skipping a malformed line of %s", path)
+    return done
 
 
 def run_search_eval(
@@ -165,7 +224,12 @@ def run_search_eval(
     items: Sequence[SourceItem],
     config: SearchEvalConfig | None = None,
     on_dialogue: Callable[[int, DialogueRecord], None] | None = None,
+    out_dir: str | Path | None = None,
+    llm=None,
 ) -> SearchEvalReport:
+    """Run (or resume, with ``out_dir``) the benchmark; see the module docstring for the protocol.
+
+    ``llm`` (default: the app's generator) asks, answers and rewrites."""
     cfg = config or SearchEvalConfig()
     cfg.check()
     t_start = time.perf_counter()
@@ -173,27 +237,45 @@ def run_search_eval(
     eligible = sorted(p for p, caps in user_caps.items() if len(caps) >= 2)
     if not eligible:
         raise MMRagError(f"no image has >= 2 captions left for the simulated user after index_captions={cfg.index_captions}")
+    if cfg.first_caption is not None and any(cfg.first_caption >= len(user_caps[p]) for p in eligible):
+        raise ConfigError(f"first_caption={cfg.first_caption} is past the simulated user's captions of some image")
     targets = random.Random(cfg.seed).sample(eligible, min(cfg.targets, len(eligible)))
-    store = build_index(app, index_items)
+    fingerprint = index_fingerprint(app, index_items)
+    out = Path(out_dir) if out_dir else None
+    key = _run_key(cfg, fingerprint)
+    done = _load_done(out / "dialogues.jsonl", key) if out else {}
+    llm = CachedChat(llm if llm is not None else app.llm, out / "llm_cache.jsonl" if out else None, model_key=app.settings.generator.model)
+    store = build_index(app, index_items, path=out / f"index-{fingerprint}" if out else None)
+    retrieval = app.settings.retrieval.model_copy(update={"candidates": max(cfg.candidates, app.settings.retrieval.candidates)})
+
     def retriever_for(v: str) -> TextRetriever:
-        return TextRetriever(app.image_encoder, app.text_encoder, store, "search_eval", app.settings.retrieval, weights=VECTOR_WEIGHTS[v])
+        return TextRetriever(app.image_encoder, app.text_encoder, store, "search_eval", retrieval, weights=VECTOR_WEIGHTS[v])
 
     retriever = retriever_for(cfg.vectors)
     rescorers = {v: retriever_for(v) for v in cfg.vector_sets() if v != cfg.vectors}
-    engine = SearchEngine(retriever, app.llm, top_k=cfg.top_k, strategy="rewrite", max_question_attempts=cfg.question_attempts)
+    engine = SearchEngine(retriever, llm, top_k=cfg.top_k, strategy="rewrite", max_question_attempts=cfg.question_attempts, question_candidates=cfg.question_candidates, rewrite_repair=cfg.rewrite_repair)
     rng = random.Random(cfg.seed + 1)
-    records = []
+    records, resumed = [], 0
     try:
         for i, target in enumerate(targets):
             caps = user_caps[target]
-            user = SimulatedUser(target, caps, app.llm, first=rng.randrange(len(caps)))
-            records.append(_dialogue(engine, retriever, rescorers, user, cfg))
+            first = rng.randrange(len(caps)) if cfg.first_caption is None else cfg.first_caption  # drawn even when resumed: same draws
+            if target in done:
+                records.append(done[target])
+                resumed += 1
+            else:
+                user = SimulatedUser(target, caps, llm, first=first)
+                engine.reset()
+                records.append(_dialogue(engine, retriever, rescorers, user, cfg))
+                if out:
+                    with (out / "dialogues.jsonl").open("a", encoding="utf-8") as f:
+                        f.write(json.dumps({"run_key": key, "record": dataclasses.asdict(records[-1])}, ensure_ascii=False) + "\n")
             if on_dialogue:
                 on_dialogue(i, records[-1])
     finally:
         store.close()
     metrics = {v: compute_metrics(records, cfg.rounds, v) for v in cfg.vector_sets()}
-    report = SearchEvalReport(cfg, len(items), records, metrics, time.perf_counter() - t_start)
+    report = SearchEvalReport(cfg, len(items), records, metrics, time.perf_counter() - t_start, llm_calls=llm.misses, llm_cached=llm.hits, resumed=resumed)
     return report
 
 
@@ -232,36 +314,11 @@ def _dialogue(engine: SearchEngine, retriever: TextRetriever, rescorers: dict[st
     )
 
 
-def plot_hits(report: SearchEvalReport, path: str | Path) -> Path | None:
-    """Hits@10 by round per strategy; None (and a note in the report) when matplotlib is missing."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        report.notes.append("plot skipped: matplotlib is not installed (pip install matplotlib)")
-        log.warning(report.notes[-1])
-        return None
-    rounds = list(range(report.config.rounds + 1))
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for s in STRATEGIES:
-        ax.plot(rounds, [100 * v for v in report.metrics[report.config.vectors][s]["hits@10"]], marker="o", label=s)
-    ax.set_xlabel("round")
-    ax.set_ylabel("Hits@10 (%)")
-    ax.set_title(f"search ({report.config.vectors}): {len(report.records)} dialogues, {report.corpus_size} images")
-    ax.legend()
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    report.plot = str(path)
-    return path
-
-
 def write_report(report: SearchEvalReport, out_dir: str | Path) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    from mmrag.evaluation.search_plot import plot_hits
+
     plot_hits(report, out / "search_eval_hits.png")
     paths = {"json": out / "search_eval.json", "markdown": out / "search_eval.md"}
     paths["json"].write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")

@@ -36,6 +36,7 @@ class SearchEngine(BaseQueryEngine):
         question_candidates: int = 5,
         strategy: Strategy = "rewrite",
         max_question_attempts: int = 3,
+        rewrite_repair: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(callback_manager=kwargs.pop("callback_manager", None))
@@ -49,7 +50,7 @@ class SearchEngine(BaseQueryEngine):
         self.question_candidates = question_candidates
         self.strategy = strategy
         self.questioner = Questioner(llm, max_attempts=max_question_attempts)
-        self.rewriter = DialogueRewriter(llm)
+        self.rewriter = DialogueRewriter(llm, repair=rewrite_repair)
         self.session: SearchSession | None = None
         self.last_question: Question | None = None
         self.last_rewrite: Rewrite | None = None

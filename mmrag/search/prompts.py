@@ -15,9 +15,9 @@ QUESTION_PROMPT = PromptTemplate(
     "The user is looking for a photo. The user said: \"{description}\"\n"
     "{dialogue}"
     "The photos that match best so far are described as:\n{candidates}\n\n"
+    "Details that differ between these photos: {differing}\n"
     "Already asked (do NOT ask these again or anything the user already told): {asked}\n\n"
-    "Ask one new short question whose answer would tell these photos apart "
-    "(for example about colors, objects, people, place or background)."
+    "Ask one new short question about one of the differing details, whose answer would tell these photos apart."
 )
 
 REWRITE_SYSTEM = "You turn a conversation about a photo into one search query. Output only the query sentence."
@@ -31,7 +31,14 @@ REWRITE_PROMPT = PromptTemplate(
 
 ANSWER_SYSTEM = (
     "You answer questions about a photo you cannot see, using only the descriptions you are given. "
-    "Answer in a few words. If the descriptions do not say, answer: I don't know."
+    "Answer in a few words, with the detail the descriptions give. "
+    "If the descriptions do not say, answer: I don't know.\n"
+    # Without an example the 0.5B model answered "How big is it?" with "Yes."; with it, an open "what else?"
+    # question got the example back ("The dog is sleeping."), so the questioner asks no such question.
+    "Example. Descriptions:\n- A dog on a sofa.\n- The dog is asleep.\n"
+    "Question: What is the dog doing? Short answer: sleeping\n"
+    "Question: Is there a cat? Short answer: I don't know\n"
+    "Question: Where is the dog? Short answer: on a sofa"
 )
 
 ANSWER_PROMPT = PromptTemplate("Descriptions of the photo:\n{captions}\n\nQuestion: {question}\nShort answer:")

@@ -1,9 +1,11 @@
 """Ask the one question whose answer best splits the current top candidates.
 
-The LLM proposes a question grounded in the candidates' captions and tags. A small model repeats
-itself, so every proposal is checked against the session's history; a repeat is sent back with the
-rejected question added to the "do not ask" list, and after ``max_attempts`` the questioner falls
-back to a deterministic question about the caption word that splits the candidates most evenly.
+Grounded: the candidates' captions and tags give the words that split them (in some candidates, not
+all, not yet mentioned), and the prompt lists them. The LLM proposes a question; a small model repeats
+itself, asks about what the user already said, or about nothing the candidates differ in, so every
+proposal is checked (``why_rejected``: repeats, attribute families such as colour/size/place already
+stated or asked, not grounded) and a rejected one is sent back on the "do not ask" list. After
+``max_attempts`` (0 skips the LLM) the deterministic grounded question is asked (``fallback_question``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from llama_index.core.llms import LLM, ChatMessage, MessageRole
 from mmrag.schema import Hit
 from mmrag.search.prompts import QUESTION_PROMPT, QUESTION_SYSTEM, candidates_block, dialogue_block
 from mmrag.search.session import SearchSession
-from mmrag.search.text import _WORD, STOPWORDS, _stem, content_words, jaccard
+from mmrag.search.text import _WORD, ATTRIBUTE_FAMILIES, STOPWORDS, _stem, content_words, families, jaccard
 
 log = logging.getLogger(__name__)
 
@@ -57,50 +59,112 @@ def clean_question(raw: str) -> str:
     return (first.rstrip(".!") + "?") if first else ""
 
 
-def why_rejected(question: str, session: SearchSession) -> str | None:
-    """None if the question is new and useful; else the reason it must not be asked."""
+# An open question per attribute family: its answer names the value, which a yes/no question about one word would not.
+FAMILY_QUESTIONS = {
+    "colour": "What colour is it?",
+    "size": "How big is it in the picture?",
+    "place": "Which part of the picture is it in?",
+    "count": "What number of them can you count?",
+    "setting": "Is it indoors or outdoors?",
+    "people": "Are there any people in it?",
+}
+
+
+def covered_families(session: SearchSession) -> set[str]:
+    """Attributes the user already stated, or was already asked about."""
+    return families(session.known_text) | set().union(*[families(q) for q in session.asked])
+
+
+def why_rejected(question: str, session: SearchSession, hits: list[Hit] | None = None) -> str | None:
+    """None if the question is new and useful; else the reason it must not be asked.
+
+    With ``hits`` the question must also be grounded in them: it names a word of their captions/tags
+    or an attribute whose values tell them apart.
+    """
     words = content_words(question)
-    if not words:
+    fams = families(question)  # "where is it?" has no content word but asks about the place
+    if not words and not fams:
         return "empty or says nothing about the photo"
     norm = question.lower().strip()
     for prev in session.asked:
         if norm == prev.lower().strip() or jaccard(words, content_words(prev)) >= REPEAT_JACCARD:
             return f"repeats the question {prev!r}"
-    if words <= content_words(session.known_text):
+    new_fams = fams - covered_families(session)
+    if fams and not new_fams:
+        return f"asks about {', '.join(sorted(fams))}, already stated or asked"
+    if not new_fams and words <= content_words(session.known_text):
         return "asks about what the user already said"
+    if hits:
+        cand = set().union(*[content_words(" ".join(h.captions + h.tags)) for h in hits])
+        split_fams = set().union(*[families(w) for w in splitting_words(session, hits)]) if len(hits) > 1 else set()
+        if not (words & cand) and not (fams & split_fams):
+            return "not grounded in the candidates (names none of their words or differing attributes)"
     return None
 
 
-def fallback_question(session: SearchSession, hits: list[Hit]) -> str:
-    """A caption word present in about half of the candidates, that nobody mentioned yet."""
+def splitting_words(session: SearchSession, hits: list[Hit], with_tags: bool = True) -> list[str]:
+    """Words some but not all candidates have and nobody mentioned yet, most even split first.
+
+    Caption words come before tag-only words: tags are the image encoder's guesses (ImageNet classes),
+    which a user may not recognise (a synthetic shape "is" a loudspeaker), captions are what people said.
+    """
     used = content_words(session.known_text) | set().union(*[content_words(q) for q in session.asked])
-    surface: dict[str, str] = {}
-    df: Counter[str] = Counter()
-    for h in hits:
-        words = set()
-        for w in _WORD.findall(" ".join(h.captions + h.tags).lower()):
-            if len(w) > 2 and w not in STOPWORDS:
-                s = _stem(w)
-                surface.setdefault(s, w)
-                words.add(s)
-        df.update(words)
     n = len(hits)
-    splitting = [w for w, c in df.items() if 0 < c < n and w not in used] if n > 1 else []
-    if splitting:
+    if n < 2:
+        return []
+    ranked: list[str] = []
+    for field_words in ((lambda h: h.captions),) + (((lambda h: h.tags),) if with_tags else ()):
+        surface: dict[str, str] = {}
+        df: Counter[str] = Counter()
+        for h in hits:
+            words = set()
+            for w in _WORD.findall(" ".join(field_words(h)).lower()):
+                if len(w) > 2 and w not in STOPWORDS:
+                    st = _stem(w)
+                    surface.setdefault(st, w)
+                    words.add(st)
+            df.update(words)
+        splitting = [w for w, c in df.items() if 0 < c < n and w not in used and surface[w] not in ranked]
         # Closest to an even split first; then the word seen in more candidates; then alphabetical, for determinism.
-        best = min(splitting, key=lambda w: (abs(df[w] - n / 2), -df[w], w))
-        # Quoted so the word is taken as it is (noun or adjective alike); the tests read it back from the quotes.
-        return f"Is there anything '{surface[best]}' in your photo?"
-    for q in GENERIC_QUESTIONS:
-        if why_rejected(q, session) is None:
-            return q
+        ranked += [surface[w] for w in sorted(splitting, key=lambda w: (abs(df[w] - n / 2), -df[w], w))]
+    return ranked
+
+
+def fallback_question(session: SearchSession, hits: list[Hit]) -> str:
+    """The grounded question, without the LLM. In order: the open question of an attribute (colour, size,
+    place...) whose values split the candidates' captions and that nobody covered yet (its answer names
+    the value); a yes/no question about the most evenly splitting caption word; the generic questions;
+    a yes/no question about a splitting tag word; a numbered open question."""
+    covered = covered_families(session)
+    words = splitting_words(session, hits)
+    caption_words = splitting_words(session, hits, with_tags=False)
+    for word in caption_words:
+        for fam in sorted(families(word) - covered):
+            q = FAMILY_QUESTIONS[fam]
+            if why_rejected(q, session) is None:
+                return q
+    tag_words = [w for w in words if w not in caption_words]
+    # Generic questions go before the tag words: a user can answer them, while a tag guessed by the image
+    # encoder invites a "yes" from an answerer that does not know (measured on easy-vqa shapes: "loudspeaker").
+    for group in (caption_words, GENERIC_QUESTIONS, tag_words):
+        for item in group:
+            if group is GENERIC_QUESTIONS:
+                q = item
+            elif families(item) & covered:
+                continue
+            else:
+                # Quoted so the word is taken as it is (noun or adjective alike); the tests read it back from the quotes.
+                q = f"Is there anything '{item}' in your photo?"
+            if why_rejected(q, session) is None:
+                return q
     # Every generic question was asked: number the open question so it still differs from the history.
     return f"Is there anything else you remember about the photo (detail {len(session.asked) + 1})?"
 
 
 class Questioner:
-    def __init__(self, llm: LLM, max_attempts: int = 3, per_image_captions: int = 2) -> None:
+    def __init__(self, llm: LLM, max_attempts: int = 3, per_image_captions: int = 2, differing_words: int = 8) -> None:
         self.llm = llm
+        self.differing_words = differing_words
         self.max_attempts = max_attempts
         self.per_image_captions = per_image_captions
         self.last_prompt = ""
@@ -112,6 +176,7 @@ class Questioner:
             dialogue=("The user also answered:\n" + dialogue_block(session.turns)) if session.turns else "",
             candidates=candidates_block(hits, self.per_image_captions),
             asked="; ".join(f'"{q}"' for q in avoid) if avoid else "(nothing yet)",
+            differing=", ".join(splitting_words(session, hits)[: self.differing_words]) or "(none)",
         )
 
     def ask(self, session: SearchSession, hits: list[Hit]) -> Question:
@@ -121,7 +186,7 @@ class Questioner:
             messages = [ChatMessage(role=MessageRole.SYSTEM, content=QUESTION_SYSTEM), ChatMessage(role=MessageRole.USER, content=self.last_prompt)]
             raw = self.llm.chat(messages).message.content or ""
             q = clean_question(raw)
-            reason = why_rejected(q, session) if q else "no question in the output"
+            reason = why_rejected(q, session, hits) if q else "no question in the output"
             if reason is None and q not in rejected:
                 return Question(q, "llm", attempt, rejected)
             log.info("question %r rejected (%s); attempt %d/%d", q or raw, reason, attempt, self.max_attempts)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from llama_index.core.llms import LLM, ChatMessage, MessageRole
 
 from mmrag.search.prompts import REWRITE_PROMPT, REWRITE_SYSTEM, dialogue_block
 from mmrag.search.session import Turn
+from mmrag.search.text import content_words
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +27,27 @@ class Rewrite:
     prompt: str
     raw: str
     fallback: bool  # True when the model gave nothing usable and the concatenation was used
+    repaired: list[str] = field(default_factory=list)  # answers the model dropped, appended to its output
 
 
 def concatenate(description: str, turns: list[Turn]) -> str:
     """The ChatIR baseline: the description followed by every question and answer, as they were."""
     parts = [description.strip()] + [f"{t.question.strip()} {t.answer.strip()}" for t in turns]
     return " ".join(p for p in parts if p)
+
+
+_NEGATIVE = re.compile(r"^\W*(?:no|not|none|nothing|there (?:is|are) no)\b", re.I)
+
+
+def dropped_answers(query: str, description: str, turns: list[Turn]) -> list[str]:
+    """Positive answers with a word that neither the query nor the description carries.
+
+    A 0.5B rewriter often keeps the first answer and loses the next ("The triangle is small." vanished
+    from every later rewrite of one easy-vqa dialogue); a fact the user gave must reach the search.
+    Negative answers are left to the model, which is asked to leave out what is not in the photo.
+    """
+    have = content_words(query) | content_words(description)
+    return [t.answer for t in turns if not _NEGATIVE.match(t.answer) and content_words(t.answer) - have]
 
 
 _UNINFORMATIVE = re.compile(r"^\W*(?:i\s+(?:do\s*n[o']?t|cannot|can't)\s+(?:know|tell|say)|not\s+sure|unknown|no\s+idea)\b", re.I)
@@ -53,8 +69,9 @@ def clean_rewrite(raw: str) -> str:
 
 
 class DialogueRewriter:
-    def __init__(self, llm: LLM) -> None:
+    def __init__(self, llm: LLM, repair: bool = True) -> None:
         self.llm = llm
+        self.repair = repair  # append answers the model dropped (see dropped_answers)
 
     def prompt(self, description: str, turns: list[Turn]) -> str:
         return REWRITE_PROMPT.format(description=description.strip(), dialogue=dialogue_block(turns) or "(no questions yet)\n")
@@ -71,4 +88,8 @@ class DialogueRewriter:
         if not query:
             log.warning("rewriter returned nothing usable (%r); searching the concatenated dialogue", raw[:80])
             return Rewrite(concatenate(description, turns), prompt, raw, True)
-        return Rewrite(query, prompt, raw, False)
+        missing = dropped_answers(query, description, turns) if self.repair else []
+        if missing:
+            log.info("rewrite %r dropped %s; appended", query, missing)
+            query = " ".join([query.rstrip(" .") + "."] + [m.rstrip(" .") + "." for m in missing])
+        return Rewrite(query, prompt, raw, False, missing)

@@ -32,3 +32,21 @@ def _stem(w: str) -> str:
 
 def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
+
+
+# Attribute families: a question names one by its word ("what colour ...?") or by a value ("is it red?").
+# A family the user already stated or was already asked about is not asked again.
+ATTRIBUTE_FAMILIES: dict[str, frozenset[str]] = {
+    "colour": frozenset("colour color colours colors red green blue yellow teal brown gray grey black white orange pink purple".split()),
+    "size": frozenset("size big small large medium tiny huge sized".split()),
+    "place": frozenset("place part where position located location side corner left right top bottom centre center middle".split()),
+    "count": frozenset("number many count how".split()) - {"how"},
+    "setting": frozenset("indoors outdoors inside outside indoor outdoor".split()),
+    "people": frozenset("people person man woman men women child children".split()),
+}
+
+
+def families(text: str) -> set[str]:
+    """The attribute families a text mentions, by name or by value (``"a small red circle"`` -> size, colour)."""
+    words = {w for w in _WORD.findall(text.lower())} | {_stem(w) for w in _WORD.findall(text.lower())}
+    return {name for name, vocab in ATTRIBUTE_FAMILIES.items() if words & vocab}
