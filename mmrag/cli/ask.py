@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.markup import escape
@@ -61,18 +61,22 @@ def eval_vqa(
         raise fail(e)
     if res.ingested:
         console.print(res.ingested)
-    s = res.scores
-    table = Table(title=f"zero-shot RAG VQA, {s.n} easy-VQA test questions ({res.seconds_per_question:.2f} s/question)")
+    console.print(vqa_scores_table("zero-shot RAG VQA", res.scores, res.seconds_per_question))
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps({"scores": vars(s), "predictions": res.predictions}, ensure_ascii=False, indent=1))
+        console.print(f"scores and predictions: {json_out}")
+
+
+def vqa_scores_table(title: str, s: Any, seconds_per_question: float) -> Table:
+    """VQA accuracy and exact match, overall and per question type (shared by `eval vqa` and `vlm eval`)."""
+    table = Table(title=f"{title}, {s.n} easy-VQA test questions ({seconds_per_question:.2f} s/question)")
     for col in ("question type", "n", "VQA accuracy", "exact match"):
         table.add_column(col)
     table.add_row("overall", str(s.n), f"{s.accuracy:.2f}", f"{s.exact_match:.2f}")
     for t, d in s.by_type.items():
         table.add_row(t, str(d["n"]), f"{d['accuracy']:.2f}", f"{d['exact_match']:.2f}")
-    console.print(table)
-    if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps({"scores": vars(s), "predictions": res.predictions}, ensure_ascii=False, indent=1))
-        console.print(f"scores and predictions: {json_out}")
+    return table
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,6 @@ from typing import Optional
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from mmrag.cli._common import State, console, fail
 from mmrag.errors import MMRagError
@@ -97,20 +96,15 @@ def evaluate(
         cap = caption_eval(gen, limit=captions, data=data) if captions else None
     except MMRagError as e:
         raise fail(e)
-    s = res.scores
-    table = Table(title=f"VLM VQA, {s.n} easy-VQA test questions ({res.seconds_per_question:.2f} s/question)")
-    for col in ("question type", "n", "VQA accuracy", "exact match"):
-        table.add_column(col)
-    table.add_row("overall", str(s.n), f"{s.accuracy:.2f}", f"{s.exact_match:.2f}")
-    for t, d in s.by_type.items():
-        table.add_row(t, str(d["n"]), f"{d['accuracy']:.2f}", f"{d['exact_match']:.2f}")
-    console.print(table)
+    from mmrag.cli.ask import vqa_scores_table
+
+    console.print(vqa_scores_table("VLM VQA", res.scores, res.seconds_per_question))
     if cap:
         console.print(f"captioner on {cap['n']} held-out images: BLEU-4 {cap['BLEU-4']:.4f}, CIDEr {cap['CIDEr']:.3f}; "
                       f"e.g. {escape(cap['examples'][0]['caption'])!r}")
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps({"scores": vars(s), "predictions": res.predictions, "captions": cap,
+        json_out.write_text(json.dumps({"scores": vars(res.scores), "predictions": res.predictions, "captions": cap,
                                         "seconds_per_question": res.seconds_per_question}, ensure_ascii=False, indent=1))
         console.print(f"scores and predictions: {json_out}")
 

