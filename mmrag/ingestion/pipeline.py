@@ -49,6 +49,17 @@ class IngestReport:
         return "\n".join(lines)
 
 
+def close_run(store: Any, collection: str, items: Sequence[Any], report: IngestReport, start: float) -> IngestReport:
+    """End of a run, for every engine: record the folders images came from (the UI opens images only under
+    them), then the counts and the time."""
+    if report.added:
+        store.add_image_roots(collection, {Path(it.path).parent for it in items})
+    report.seen = len(items)
+    report.seconds = time.perf_counter() - start
+    log.info(report.summary())
+    return report
+
+
 @dataclass
 class _Prepared:
     item: SourceItem
@@ -175,12 +186,7 @@ class IngestionPipeline:
                     bar.set_postfix(added=report.added, skipped=report.skipped, failed=len(report.failed))
                 pending, pending_size = nxt, len(batch or [])
         bar.close()
-        if report.added:
-            self.store.add_image_roots(self.spec.name, {Path(it.path).parent for it in items})
-        report.seen = len(items)
-        report.seconds = time.perf_counter() - start
-        log.info(report.summary())
-        return report
+        return close_run(self.store, self.spec.name, items, report, start)
 
     def _finish(self, fut: Future, report: IngestReport) -> None:
         good, bad = fut.result()

@@ -36,7 +36,7 @@ import numpy as np
 
 from mmrag.config import RaySettings, Settings
 from mmrag.errors import ImageLoadError, MissingDependencyError
-from mmrag.ingestion.pipeline import IngestionPipeline, IngestReport, _Prepared
+from mmrag.ingestion.pipeline import IngestionPipeline, IngestReport, _Prepared, close_run
 from mmrag.retrieval.store import CollectionSpec, QdrantStore
 from mmrag.schema import SourceItem, content_id, sha256_hex
 
@@ -234,12 +234,7 @@ class RayIngestion:
                 bar.update(len(out["pid"]))
                 bar.set_postfix(added=report.added, skipped=report.skipped, failed=len(report.failed))
         bar.close()
-        if report.added:
-            self.store.add_image_roots(self.spec.name, {Path(it.path).parent for it in items})
-        report.seen = len(items)
-        report.seconds = time.perf_counter() - start
-        log.info(report.summary())
-        return report
+        return close_run(self.store, self.spec.name, items, report, start)
 
     def _new_rows(self, ray, rows: list[dict[str, Any]], report: IngestReport) -> list[dict[str, Any]]:
         """Pass 1: ids from the bytes (in Ray tasks), then the same skip rules as the local engine."""
