@@ -101,7 +101,9 @@ class MMRag:
         from mmrag.ingestion.pipeline import IngestionPipeline
 
         bs = batch_size or self.settings.image_encoder.batch_size
-        return IngestionPipeline(self.image_encoder, self.text_encoder, self.store, self.images_spec(), batch_size=bs).run(items, progress)
+        return IngestionPipeline(
+            self.image_encoder, self.text_encoder, self.store, self.images_spec(), batch_size=bs, home=self.settings.home
+        ).run(items, progress)
 
     def ensure_knowledge_base(self, progress: bool = True):
         """Ingest the bundled photos unless the collection already holds them (ids make it idempotent)."""

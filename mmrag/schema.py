@@ -37,6 +37,9 @@ class SourceItem:
     captions: list[str] = field(default_factory=list)
     source: str = "folder"
     extra: dict[str, Any] = field(default_factory=dict)
+    # The folder the user named for this item's source; the path must stay under it, and only such
+    # folders become image roots the UI may open (never where a path from a data file climbs to).
+    root: Path | None = None
 
 
 @dataclass

@@ -145,6 +145,10 @@ def test_killed_mid_run_then_resumed_loses_and_duplicates_nothing(session_home, 
     stored_before = client.count("images").count
     client.close()
     assert 0 < stored_before < 24
+    from mmrag.ingestion.roots import recorded_roots
+
+    # the image folder was recorded at the start, so the killed run's images can be shown already
+    assert (corpus.parent / "images").resolve() in recorded_roots(session_home, "images")
 
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -169,3 +173,61 @@ def test_image_folders_are_recorded_as_roots(make_app, coco_corpus, tmp_path):
         [images_dir, str((tmp_path / "other").resolve())]
     )
     assert collapse_roots(["/a/b", "/a", "/ab"]) == ["/a", "/ab"]
+
+
+# -- hostile sources, trusted roots --------------------------------------------------------------
+def test_paths_climbing_out_are_refused_and_never_widen_the_roots(make_app, coco_corpus, tmp_path):
+    import json
+
+    from mmrag.ingestion.roots import recorded_roots
+
+    data = json.loads(coco_corpus.read_text())
+    data["images"].append({"id": 999, "file_name": "../../../../../../../../../does_not_exist.jpg"})
+    data["images"].append({"id": [1], "file_name": "x.jpg"})
+    hostile = coco_corpus.parent / "hostile.json"
+    hostile.write_text(json.dumps(data))
+    home = tmp_path / "home"
+    app = make_app(collection="hostile")
+    app.settings.home = home
+    # a run that names an item outside its folder in code is refused too (defence in depth)
+    sneaky = SourceItem(coco_corpus.parent / "images" / ".." / "captions_train2017.json", [], "coco", root=coco_corpus.parent / "images")
+    report = app.ingest(sources.coco(hostile) + [sneaky], progress=False)
+    images_dir = (coco_corpus.parent / "images").resolve()
+    assert report.added == 12 and report.seen == 15 and len(report.failed) == 3
+    reasons = [r for _, r in report.failed]
+    assert sum("leaves the source folder" in r for r in reasons) == 2 and any("'id'" in r for r in reasons)
+    assert recorded_roots(home, "hostile") == [images_dir]
+    assert app.store.collection_metadata("hostile")["image_roots"] == [str(images_dir)]
+
+
+def test_roots_are_recorded_even_when_the_run_dies_before_its_end(make_app, coco_corpus, tmp_path, monkeypatch):
+    from mmrag.ingestion import pipeline
+    from mmrag.ingestion.roots import recorded_roots, roots_file
+
+    app = make_app(collection="killed")
+    app.settings.home = tmp_path / "home"
+    images_dir = (coco_corpus.parent / "images").resolve()
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # the process dies after the last batch, before the closing step
+
+    monkeypatch.setattr(pipeline, "close_run", killed)
+    with pytest.raises(KeyboardInterrupt):
+        app.ingest(sources.coco(coco_corpus)[:3], progress=False)
+    assert app.store.count("killed") == 3
+    assert recorded_roots(app.settings.home, "killed") == [images_dir]
+    monkeypatch.undo()
+    roots_file(app.settings.home).unlink()  # e.g. recorded by an older version that did so at the end
+    again = app.ingest(sources.coco(coco_corpus)[:3], progress=False)
+    assert again.added == 0 and recorded_roots(app.settings.home, "killed") == [images_dir]  # a no-op run records them
+
+
+def test_cli_ingest_of_an_empty_folder_says_nothing_was_found(tmp_path):
+    from typer.testing import CliRunner
+
+    from mmrag.cli import app as cli
+
+    (tmp_path / "empty").mkdir()
+    r = CliRunner().invoke(cli, ["--qdrant-path", str(tmp_path / "q"), "ingest", "folder", str(tmp_path / "empty")])
+    assert r.exit_code == 1 and "no images found" in r.output and str(tmp_path / "empty") in r.output
+    assert not (tmp_path / "q").exists()  # nothing was opened or created

@@ -43,16 +43,32 @@ def _ingest(mm, items, batch_size: Optional[int], engine: Engine, ray_overrides:
     return RayIngestion(settings, mm.store, mm.images_spec(), batch_size=bs).run(items)
 
 
+SHOW_FAILED = 30  # rejected inputs listed one per line; the rest are counted
+
+
+def print_report(report) -> None:
+    head, *failed = report.summary().splitlines()
+    console.print(escape(head))
+    for line in failed[:SHOW_FAILED]:
+        console.print(escape(line), soft_wrap=True)
+    if len(failed) > SHOW_FAILED:
+        console.print(f"  ... and {len(failed) - SHOW_FAILED} more rejected (run with -v to log them all)")
+
+
 def run_ingest(
     items_fn, batch_size: Optional[int], engine: Engine = Engine.local, actors: Optional[int] = None, num_cpus: Optional[int] = None
 ) -> None:
-    """Ingest what ``items_fn()`` lists; exit 2 when some inputs were rejected (they are listed)."""
+    """Ingest what ``items_fn()`` lists; exit 2 when some inputs were rejected (they are listed), exit 1
+    when the source holds nothing at all."""
     ray_overrides = {k: v for k, v in {"actors": actors, "num_cpus": num_cpus}.items() if v is not None}
     try:
         items = items_fn()
+        if not items and not getattr(items, "rejected", None):
+            where = getattr(items, "where", "") or "the source"
+            raise fail(MMRagError(f"nothing to ingest: no images found in {where}"))
         with build_app() as mm:
             report = _ingest(mm, items, batch_size, Engine(engine), ray_overrides)
-            console.print(escape(report.summary()))
+            print_report(report)
             console.print(f"collection now holds {mm.store.count(mm.settings.qdrant.collection)} points")
     except MMRagError as e:
         raise fail(e)

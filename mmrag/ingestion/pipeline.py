@@ -20,6 +20,8 @@ from PIL import Image
 from mmrag import images as imgio
 from mmrag.embedding.protocols import ImageEncoder, TextEncoder, l2_normalise
 from mmrag.errors import ImageLoadError
+from mmrag.ingestion.roots import item_roots, record_roots
+from mmrag.ingestion.sources import escape_reason, shown
 from mmrag.retrieval.store import CollectionSpec, QdrantStore
 from mmrag.schema import CAPTION, SEMANTIC, VISUAL, SourceItem, content_id, sha256_hex
 
@@ -49,12 +51,30 @@ class IngestReport:
         return "\n".join(lines)
 
 
+def open_run(store: Any, collection: str, items: Sequence[SourceItem], report: IngestReport, home: Any = None) -> list[SourceItem]:
+    """Start of a run, for every engine: the source's rejected rows go into the report, items whose path
+    leaves their source folder are refused, and the source folders are recorded as image roots (the
+    UI opens images only under them) before any batch, so a run killed later has recorded them too.
+    Returns the items to ingest."""
+    report.failed.extend(getattr(items, "rejected", []))
+    kept = []
+    for it in items:
+        reason = escape_reason(Path(it.path), Path(it.root)) if it.root is not None else None
+        if reason:
+            report.failed.append((shown(it.path), reason))
+        else:
+            kept.append(it)
+    roots = item_roots(kept)
+    if roots:
+        if home is not None:
+            record_roots(home, collection, sorted(roots))  # the trusted copy (see mmrag/ingestion/roots.py)
+        store.add_image_roots(collection, roots)  # informational: Qdrant is not trusted for this
+    return kept
+
+
 def close_run(store: Any, collection: str, items: Sequence[Any], report: IngestReport, start: float) -> IngestReport:
-    """End of a run, for every engine: record the folders images came from (the UI opens images only under
-    them), then the counts and the time."""
-    if report.added:
-        store.add_image_roots(collection, {Path(it.path).parent for it in items})
-    report.seen = len(items)
+    """End of a run, for every engine: the counts and the time."""
+    report.seen = len(items) + len(getattr(items, "rejected", []))
     report.seconds = time.perf_counter() - start
     log.info(report.summary())
     return report
@@ -77,6 +97,7 @@ class IngestionPipeline:
         store: QdrantStore,
         spec: CollectionSpec,
         batch_size: int = 32,
+        home: Path | None = None,  # where the trusted image-roots file lives; None records none
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -85,6 +106,7 @@ class IngestionPipeline:
         self.store = store
         self.spec = spec
         self.batch_size = batch_size
+        self.home = home
 
     # -- stages ----------------------------------------------------------------------------
     def _hash_new(self, batch: Sequence[SourceItem], report: IngestReport, seen_ids: set[str]) -> list[_Prepared]:
@@ -166,12 +188,13 @@ class IngestionPipeline:
 
         report = IngestReport(self.spec.name)
         self.store.ensure_collection(self.spec)
+        kept = open_run(self.store, self.spec.name, items, report, self.home)
         self.image_encoder.warm_up()
         self.caption_encoder.warm_up()
         start = time.perf_counter()
         seen_ids: set[str] = set()
-        batches = [items[i : i + self.batch_size] for i in range(0, len(items), self.batch_size)]
-        bar = tqdm(total=len(items), unit="img", desc=f"ingest {self.spec.name}", disable=not progress)
+        batches = [kept[i : i + self.batch_size] for i in range(0, len(kept), self.batch_size)]
+        bar = tqdm(total=len(kept), unit="img", desc=f"ingest {self.spec.name}", disable=not progress)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmrag-decode") as pool:
             pending: Future | None = None
             pending_size = 0

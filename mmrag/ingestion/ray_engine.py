@@ -36,7 +36,7 @@ import numpy as np
 
 from mmrag.config import RaySettings, Settings
 from mmrag.errors import ImageLoadError, MissingDependencyError
-from mmrag.ingestion.pipeline import IngestionPipeline, IngestReport, _Prepared, close_run
+from mmrag.ingestion.pipeline import IngestionPipeline, IngestReport, _Prepared, close_run, open_run
 from mmrag.retrieval.store import CollectionSpec, QdrantStore
 from mmrag.schema import SourceItem, content_id, sha256_hex
 
@@ -212,9 +212,10 @@ class RayIngestion:
         report = IngestReport(self.spec.name)
         self.store.ensure_collection(self.spec)
         start = time.perf_counter()
+        kept = open_run(self.store, self.spec.name, items, report, self.settings.home)
         rows = [
             {"idx": i, "path": str(it.path), "captions": json.dumps(list(it.captions)), "source": it.source, "extra": json.dumps(it.extra)}
-            for i, it in enumerate(items)
+            for i, it in enumerate(kept)
         ]
         new = self._new_rows(ray, rows, report) if rows else []
         log.info("%d new of %d items after id checks (%.1fs)", len(new), len(items), time.perf_counter() - start)
