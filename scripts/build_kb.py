@@ -7,7 +7,10 @@ redistributable photos taken from packages that install offline:
 * scikit-image ``skimage.data`` (the photos that ship inside the wheel),
 * scikit-learn ``sklearn.datasets.load_sample_images()`` (china.jpg, flower.jpg),
 * matplotlib ``matplotlib.cbook.get_sample_data('grace_hopper.jpg')``,
-* the Debian package ``opencv-doc`` (``/usr/share/doc/opencv-doc/examples/...``).
+* the Debian package ``opencv-doc`` (``/usr/share/doc/opencv-doc/examples/...``),
+* the Debian wallpaper packages ``lomiri-wallpapers-16.04``, ``lomiri-wallpapers-20.04`` and
+  ``mate-backgrounds`` (query photos only; see docs/photos.md). They need not be installed:
+  ``apt-get download NAME && dpkg -x NAME_*.deb $MMRAG_DEB_ROOT/NAME`` (default root /tmp/mmrag-debs).
 
 Run it with the *system* Python (not the project's venv) after::
 
@@ -33,6 +36,7 @@ import argparse
 import gzip
 import io
 import json
+import os
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -40,6 +44,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 OPENCV_DOC = Path("/usr/share/doc/opencv-doc")
+# Unpacked (not installed) Debian packages: <root>/<package>/<path inside the package>.
+DEB_ROOT = Path(os.environ.get("MMRAG_DEB_ROOT", "/tmp/mmrag-debs"))
 MAX_SIDE = 512
 JPEG_QUALITY = 85
 CAPTIONS_PER_IMAGE = 5
@@ -58,6 +64,7 @@ class Photo:
 #   sklearn.datasets.load_sample_images:<name>
 #   matplotlib.cbook.get_sample_data:<name>
 #   opencv-doc:<path under /usr/share/doc/opencv-doc>
+#   deb:<package>:<path inside the package>  (installed, or unpacked under DEB_ROOT/<package>)
 PHOTOS: tuple[Photo, ...] = (
     # --- knowledge base -------------------------------------------------------------
     Photo("kb", "astronaut_eileen_collins.jpg", "skimage.data.astronaut"),
@@ -106,6 +113,20 @@ PHOTOS: tuple[Photo, ...] = (
     Photo("queries", "aerial_coast_city.jpg", "opencv-doc:examples/data/aero3.jpg"),
     Photo("queries", "butterfly_wing.jpg", "opencv-doc:examples/dnn_superres/butterfly.png"),
     Photo("queries", "no_parking_barriers.jpg", "opencv-doc:examples/text/scenetext05.jpg"),
+    # Debian wallpaper packages (issue 14 item 5; licences in mmrag/data/kb/LICENSES.md)
+    Photo("queries", "dandelion_seed_heads.jpg", "deb:lomiri-wallpapers-16.04:usr/share/backgrounds/seeding_by_Clements_Engelhardt.jpg"),
+    Photo("queries", "two_dogs_at_window.jpg", "deb:lomiri-wallpapers-16.04:usr/share/backgrounds/friends_by_Aitzol_Berasategi.jpg"),
+    Photo("queries", "fig_in_red_bowl.jpg", "deb:lomiri-wallpapers-16.04:usr/share/backgrounds/Picture_0B_by_freespace.jpg"),
+    Photo("queries", "paint_brushes.jpg", "deb:lomiri-wallpapers-16.04:usr/share/backgrounds/Picture_1A_by_freespace.jpg"),
+    Photo("queries", "mountain_path_snow.jpg", "deb:lomiri-wallpapers-16.04:usr/share/backgrounds/picosdeeuropa_by_Aitzol_Berasategi.jpg"),
+    Photo("queries", "forest_stream.jpg", "deb:lomiri-wallpapers-16.04:usr/share/backgrounds/life_by_Aitzol_Berasategi.jpg"),
+    Photo("queries", "mountain_sunset.jpg", "deb:lomiri-wallpapers-16.04:usr/share/backgrounds/sunset_by_Aitzol_Berasategi.jpg"),
+    Photo("queries", "autumn_mountain_meadow.jpg", "deb:lomiri-wallpapers-16.04:usr/share/backgrounds/aitzgorri_by_Aitzol_Berasategi.jpg"),
+    Photo("queries", "drum_on_beanbag.jpg", "deb:lomiri-wallpapers-16.04:usr/share/backgrounds/Wine_by_Jakkub_Mede.jpg"),
+    Photo("queries", "dragonfly_on_twig.jpg", "deb:lomiri-wallpapers-16.04:usr/share/backgrounds/Dragonfly_by_Bolly.jpg"),
+    Photo("queries", "nuthatch_on_trunk.jpg", "deb:lomiri-wallpapers-20.04:usr/share/backgrounds/Kleiber_by_Lukas_Baubkus.jpg"),
+    Photo("queries", "ladybird_on_grass.jpg", "deb:mate-backgrounds:usr/share/backgrounds/mate/nature/LadyBird.jpg"),
+    Photo("queries", "storm_over_road.jpg", "deb:mate-backgrounds:usr/share/backgrounds/mate/nature/Storm.jpg"),
 )
 
 SPLITS = {
@@ -150,6 +171,13 @@ def load_source(source: str):
         if gz.exists():
             return Image.open(io.BytesIO(gzip.decompress(gz.read_bytes())))
         raise FileNotFoundError(f"{path} not found: apt-get install -y opencv-doc")
+    if source.startswith("deb:"):
+        _, package, inner = source.split(":", 2)
+        for path in (Path("/") / inner, DEB_ROOT / package / inner):
+            if path.exists():
+                return Image.open(path)
+        raise FileNotFoundError(f"{inner} of {package} not found: apt-get download {package} && "
+                                f"dpkg -x {package}_*.deb {DEB_ROOT / package}")
     raise ValueError(f"unknown source {source!r}")
 
 
