@@ -126,12 +126,19 @@ class PoemSettings(BaseModel):
     # chinese-poetry ``dist`` folder; None -> $MMRAG_POETRY_DIR, else <home>/data/chinese-poetry
     data_dir: str | None = None
     top_k: int = Field(5, ge=1)  # candidates shown after reranking
-    candidates: int = Field(20, ge=1)  # per route, before fusion
+    candidates: int = Field(100, ge=1)  # per route, before hubness correction and fusion
     fusion: Literal["rrf", "weighted"] = "rrf"
     rrf_k: int = 60
-    weights: dict[str, float] = {"poem": 1.0, "translation": 1.0}
+    # routes: poem / translation vectors, and imagery (lexicon terms in the poem's lines); docs/poems.md
+    weights: dict[str, float] = {"poem": 1.0, "translation": 1.0, "imagery": 3.0}
+    # per-poem hubness correction of the vector routes against a query bank (docs/poems.md)
+    hubness: Literal["none", "center", "csls", "isoftmax"] = "none"
+    # imagery: terms from tags, neighbours' captions and facts (no generator); generated: the old sentence
+    description: Literal["imagery", "generated"] = "imagery"
+    description_terms: int = Field(8, ge=1)  # imagery terms in the description the vector routes search with
     caption_neighbours: int = Field(3, ge=1)  # caption-KB images whose captions feed the description
-    generate_candidate: bool = True  # add an LLM-written poem to the candidates
+    generate_candidate: bool = True  # add an LLM-written poem (if it passes the form check) to the candidates
+    prepare: bool = True  # first use: fetch chinese-poetry and ingest the default set when the collection is missing
     description_tokens: int = Field(90, ge=8)
     poem_tokens: int = Field(120, ge=8)
     translation_tokens: int = Field(200, ge=8)

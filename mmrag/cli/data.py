@@ -64,7 +64,7 @@ def data_translate_poems(
 
 
 def ingest_poems(
-    which: str = typer.Option("default", "--set", help="default: 唐诗三百首 + 宋词三百首 + 水墨唐诗 (~800); all: every poem-like file (~350k)."),
+    which: str = typer.Option("default", "--set", help="default: 唐诗三百首 + 宋词三百首 + 水墨唐诗 (~800); tang: + 千家诗 + 全唐诗 (~57k); song: 宋词三百首 + 全宋词 (~21k); all: every poem-like file (~350k)."),
     data: Optional[Path] = DATA,
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", min=1, help="Poems per encoder batch (default: poem.ingest_batch)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Stop after this many poems (a quick look)."),

@@ -1,16 +1,19 @@
 """The poem job as a LlamaIndex query engine.
 
-image (+ the user's words) -> similar knowledge-base images (the caption retriever) -> a Chinese
-description written by the generator from their captions and the visual tags -> route A: the
-description against the ``poem`` vectors, route B: against the ``translation`` vectors -> fused ->
-a generated poem in the form of the top candidate joins them -> a reranker orders them -> the best
-couplet of the winner, with its title, author and the description that led there.
+image (+ the user's words) -> similar knowledge-base images (the caption retriever), confident tags
+and visual facts -> Chinese imagery terms (意象, through a hand-written lexicon; ``poem_imagery``) ->
+route A: the terms against the ``poem`` vectors, route B: against the ``translation`` vectors (both
+hubness-corrected, ``poem_hubness``), route C: the terms in the poems' lines (BM25) -> fused (RRF) ->
+a generated poem in the form of the top candidate, if it passes the form check, is scored by the same
+routes and fused with them -> an optional reranker -> the best couplet of the winner, with its title,
+author and the description that led there.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,7 +28,10 @@ from mmrag.config import PoemSettings
 from mmrag.embedding.protocols import TextEncoder
 from mmrag.errors import EmptyCollectionError, MMRagError
 from mmrag.generation import poem_prompts as pp
-from mmrag.generation.caption_engine import ImageInput, as_image
+from mmrag.generation.poem_hubness import corrected, penalties
+from mmrag.generation.poem_imagery import Imagery, image_imagery
+from mmrag.generation.poem_index import PoemIndex, build_index
+from mmrag.images import ImageInput, as_image
 from mmrag.ingestion.poem_pipeline import POEM, TRANSLATION
 from mmrag.retrieval.fusion import fuse
 from mmrag.retrieval.image_retriever import ImageRetriever, ImageSearch
@@ -34,6 +40,7 @@ from mmrag.retrieval.store import QdrantStore
 log = logging.getLogger(__name__)
 
 GENERATED_ID = "generated"
+IMAGERY = "imagery"  # route C
 
 
 @dataclass
@@ -52,9 +59,9 @@ class PoemCandidate:
 
     @classmethod
     def from_payload(cls, pid: str, payload: dict[str, Any], scores: dict[str, float]) -> "PoemCandidate":
-        return cls(pid, payload.get("title", ""), payload.get("author", ""), payload.get("dynasty", ""),
-                   payload.get("collection", ""), list(payload.get("lines", [])), payload.get("translation", ""),
-                   payload.get("rhythmic", ""), False, scores.get("fused", 0.0), dict(scores))
+        return cls(pid, payload.get("title") or "", payload.get("author") or "", payload.get("dynasty") or "",
+                   payload.get("collection") or "", list(payload.get("lines") or []), payload.get("translation") or "",
+                   payload.get("rhythmic") or "", pid == GENERATED_ID, scores.get("fused", 0.0), dict(scores))
 
     def text(self) -> str:
         return f"《{self.title}》{self.author}\n" + "\n".join(self.lines)
@@ -69,6 +76,8 @@ class PoemResult:
     words: str = ""
     tags: list[str] = field(default_factory=list)
     neighbours: list[str] = field(default_factory=list)  # captions-KB image paths behind the description
+    imagery: dict[str, float] = field(default_factory=dict)  # imagery term -> evidence weight (route C's query)
+    dropped: str = ""  # why the generated poem was dropped (form check), if it was
     prompts: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -87,7 +96,7 @@ class PoemQueryEngine(BaseQueryEngine):
 
     def __init__(self, image_retriever: ImageRetriever, llm: LLM, text_encoder: TextEncoder, store: QdrantStore,
                  settings: PoemSettings, reranker: BaseNodePostprocessor | None = None, rerank_candidates: int = 8,
-                 generator_name: str = "generator", **kwargs: Any) -> None:
+                 generator_name: str = "generator", index_cache_dir: Path | None = None, **kwargs: Any) -> None:
         super().__init__(callback_manager=kwargs.pop("callback_manager", None))
         self.image_retriever = image_retriever
         self.llm = llm
@@ -97,6 +106,9 @@ class PoemQueryEngine(BaseQueryEngine):
         self.reranker = reranker
         self.rerank_candidates = rerank_candidates
         self.generator_name = generator_name
+        self.index_cache_dir = index_cache_dir
+        self._index: PoemIndex | None = None
+        self._dropped = ""  # the last generated poem's form problem, shown in the result
 
     def _get_prompt_modules(self) -> dict:
         return {}
@@ -121,7 +133,20 @@ class PoemQueryEngine(BaseQueryEngine):
             emb = self.image_retriever.encoder.encode([img])
             return ImageSearch([], emb.tags[0] if emb.tags else [])
 
+    @property
+    def index(self) -> PoemIndex:
+        """Route C's index and the hubness penalties, built on first use (and cached on disk)."""
+        if self._index is None or len(self._index.ids) != self.store.count(self.settings.collection):
+            self._index = build_index(self.store, self.settings.collection, self.encoder, self.index_cache_dir)
+        return self._index
+
+    def imagery(self, search: ImageSearch, words: str = "") -> Imagery:
+        return image_imagery(search.tags, [h.captions for h in search.hits], search.facts, words)
+
     def describe(self, search: ImageSearch, words: str = "") -> tuple[str, str]:
+        """(description, prompt): the imagery terms (no prompt), or a generated sentence (``description: generated``)."""
+        if self.settings.description == "imagery":
+            return self.imagery(search, words).description(self.settings.description_terms), ""
         prompt = pp.DESCRIBE_PROMPT.format(
             context=pp.describe_context(search.hits), tags=", ".join(search.tags) or "（无）",
             words=pp.WORDS_LINE.format(words=words) if words else "",
@@ -131,21 +156,67 @@ class PoemQueryEngine(BaseQueryEngine):
             log.warning("description has no Chinese text: %r", text)
         return text, prompt
 
-    def retrieve(self, query: str, limit: int) -> list[PoemCandidate]:
-        """Route A (poem vectors) and route B (translation vectors) with one query vector, fused."""
-        from qdrant_client import models as m
-
+    def routes(self, query: str, imagery: Imagery | None = None) -> tuple[dict[str, list[tuple[str, float, dict]]], np.ndarray]:
+        """Ranked lists of routes A and B (hubness-corrected cosines) and C (imagery BM25), and the query vector."""
         s, name = self.settings, self.settings.collection
         if self.store.count(name) == 0:
             raise EmptyCollectionError(f"poem collection {name!r} at {self.store.location} is empty; run `mmrag ingest poems`")
         vec = self.encoder.encode([query], kind="query")[0]
         routes = [r for r in (POEM, TRANSLATION) if s.weights.get(r, 1.0) > 0]
-        reqs = [m.QueryRequest(query=np.asarray(vec, np.float32).tolist(), using=r, limit=s.candidates, with_payload=True) for r in routes]
-        responses = self.store.client.query_batch_points(name, requests=reqs)
-        ranked = {r: [(str(p.id), float(p.score), p.payload or {}) for p in resp.points] for r, resp in zip(routes, responses)}
+        ranked = self.store.ranked(name, {r: vec for r in routes}, limit=s.candidates)
+        if s.hubness != "none":
+            idx = self.index
+            for r, hits in ranked.items():
+                pen = idx.penalty.get(r, {}).get(s.hubness, {})
+                scores = corrected([h[1] for h in hits], [pen.get(h[0], 0.0) for h in hits], s.hubness)
+                ranked[r] = [hits[i] for i in np.argsort(-scores, kind="stable")]
+        if imagery is not None and s.weights.get(IMAGERY, 0.0) > 0:
+            idx = self.index
+            ranked[IMAGERY] = [(pid, sc, idx.payloads[idx.position(pid)]) for pid, sc in idx.imagery.search(imagery.weights, s.candidates)]
+        return ranked, vec
+
+    def fuse(self, ranked: dict[str, list[tuple[str, float, dict]]], limit: int) -> list[PoemCandidate]:
+        s = self.settings
         payloads = {pid: pl for hits in ranked.values() for pid, _, pl in hits}
         fused = fuse(ranked, limit=limit, weights=s.weights, method=s.fusion, rrf_k=s.rrf_k)
         return [PoemCandidate.from_payload(h.id, payloads[h.id], {**h.scores, "fused": h.score}) for h in fused]
+
+    def retrieve(self, query: str, limit: int, imagery: Imagery | None = None) -> list[PoemCandidate]:
+        """Routes A, B (and C when ``imagery`` is given), fused."""
+        return self.fuse(self.routes(query, imagery)[0], limit)
+
+    def place_generated(self, ranked: dict[str, list[tuple[str, float, dict]]], made: PoemCandidate, query_vec: np.ndarray,
+                        imagery: Imagery | None) -> None:
+        """Score the generated poem as the stored ones are scored (route A's corrected cosine, route C's
+        BM25) and insert it into those ranked lists, so fusion decides where it lands."""
+        s = self.settings
+        payload = {"title": made.title, "author": made.author, "dynasty": made.dynasty, "collection": made.collection, "lines": made.lines}
+        text = "\n".join(made.lines)
+
+        def insert(route: str, score: float) -> None:
+            hits = ranked.get(route, [])
+            # the stored list is in corrected order; compare on the same scale
+            at = next((i for i, h in enumerate(hits) if h[1] < score), len(hits))
+            ranked[route] = hits[:at] + [(GENERATED_ID, score, payload)] + hits[at:]
+
+        if POEM in ranked:
+            v = self.encoder.encode([text], kind="passage")[0]
+            cos = float(np.dot(v, query_vec) / (np.linalg.norm(v) * np.linalg.norm(query_vec) + 1e-12))
+            if s.hubness != "none":
+                pen = penalties(v[None, :] / (np.linalg.norm(v) + 1e-12), self.index.bank)[s.hubness][0]
+                hits = ranked[POEM]
+                idx_pen = self.index.penalty.get(POEM, {}).get(s.hubness, {})
+                # the stored hits' scores are cosines; compare corrected to corrected
+                corr = corrected([h[1] for h in hits], [idx_pen.get(h[0], 0.0) for h in hits], s.hubness)
+                mine = float(corrected([cos], [pen], s.hubness)[0])
+                at = next((i for i, c in enumerate(corr) if c < mine), len(hits))
+                ranked[POEM] = hits[:at] + [(GENERATED_ID, cos, payload)] + hits[at:]
+            else:
+                insert(POEM, cos)
+        if IMAGERY in ranked and imagery is not None:
+            sc = self.index.imagery.score_text(imagery.weights, text)
+            if sc > 0:
+                insert(IMAGERY, sc)
 
     def compose(self, description: str, model: PoemCandidate) -> tuple[PoemCandidate | None, str]:
         """A new poem in the form of ``model`` (the top retrieved candidate)."""
@@ -153,8 +224,10 @@ class PoemQueryEngine(BaseQueryEngine):
         prompt = pp.POEM_PROMPT.format(form=form, shape=shape, description=description)
         raw = self._chat(pp.POEM_SYSTEM, prompt, self.settings.poem_tokens)
         lines = pp.clean_poem(raw)
-        if not lines:
-            log.warning("the generator wrote no usable poem (not verse), dropped: %r", raw)
+        problem = pp.form_problem(lines) if lines else "not verse"
+        if problem:
+            log.info("generated poem dropped (%s): %r", problem, raw[:120])
+            self._dropped = problem
             return None, prompt
         c = PoemCandidate(GENERATED_ID, f"{form}（生成）", self.generator_name, "当代", "generated", lines, generated=True)
         return c, prompt
@@ -189,15 +262,20 @@ class PoemQueryEngine(BaseQueryEngine):
         search = self._search_image(as_image(image))
         t["image_search"] = time.perf_counter()
         description, describe_prompt = self.describe(search, words)
+        imagery = self.imagery(search, words)
         t["describe"] = time.perf_counter()
         query = f"{description} {words}".strip()
-        candidates = self.retrieve(query, limit=max(k, self.rerank_candidates))
+        limit = max(k, self.rerank_candidates)
+        routes, qvec = self.routes(query, imagery)
+        candidates = self.fuse(routes, limit)
         t["retrieve"] = time.perf_counter()
-        prompts = {"describe": describe_prompt}
+        prompts = {"describe": describe_prompt} if describe_prompt else {}
+        self._dropped = ""
         if self.settings.generate_candidate and candidates:
             made, prompts["poem"] = self.compose(query, candidates[0])
-            if made is not None:
-                candidates.insert(min(len(candidates), 1), made)  # judged beside the top retrieved one
+            if made is not None:  # it competes on the routes' own scores
+                self.place_generated(routes, made, qvec, imagery)
+                candidates = self.fuse(routes, limit)
         t["compose"] = time.perf_counter()
         ranked = self.rerank(query, candidates)[:k]
         t["rerank"] = time.perf_counter()
@@ -207,7 +285,8 @@ class PoemQueryEngine(BaseQueryEngine):
         stages = list(t)
         timings = {b: t[b] - t[a] for a, b in zip(stages, stages[1:])}
         timings["total"] = t["best_lines"] - t["start"]
-        return PoemResult(best, lines, description, ranked, words, search.tags, [h.image_path for h in search.hits], prompts, timings)
+        return PoemResult(best, lines, description, ranked, words, search.tags, [h.image_path for h in search.hits], prompts, timings,
+                          dict(imagery.weights), self._dropped)
 
     def _query(self, query_bundle: QueryBundle) -> Response:
         if query_bundle.image_path:
@@ -226,21 +305,33 @@ class PoemQueryEngine(BaseQueryEngine):
         return self._query(query_bundle)
 
 
-def poem_engine(mm, rerank_kind: str | None = None) -> PoemQueryEngine:
-    """The poem engine over an ``MMRag`` app's components (caption retriever, generator, text encoder, store)."""
+def poem_engine(mm, rerank_kind: str | None = None, prepare: bool | None = None, progress: bool = True) -> PoemQueryEngine:
+    """The poem engine over an ``MMRag`` app's components (caption retriever, generator, text encoder, store).
+
+    On first use (no poem collection) and with ``poem.prepare`` (or ``prepare=True``) it fetches the
+    chinese-poetry data if needed, ingests the default set and the bundled caption photos, as
+    ``mmrag demo`` does for the images collection; where that cannot be done, one error names the commands.
+    """
     from mmrag.ingestion.poem_pipeline import poem_spec
+    from mmrag.ingestion.poem_prepare import prepare_poems
     from mmrag.reranking import build_reranker
 
     s = mm.settings
     spec = poem_spec(mm.poem_text_encoder, s.poem.collection)
-    if not mm.store.exists(spec.name):
-        raise EmptyCollectionError(f"poem collection {spec.name!r} does not exist at {mm.store.location}; run `mmrag ingest poems`")
+    missing = not mm.store.exists(spec.name) or mm.store.count(spec.name) == 0
+    if missing:
+        if not (s.poem.prepare if prepare is None else prepare):
+            raise EmptyCollectionError(f"poem collection {spec.name!r} does not exist at {mm.store.location}; "
+                                       "run `mmrag data poems` and `mmrag ingest poems`")
+        prepare_poems(mm.poem_text_encoder, mm.store, spec, s.home, s.poem.data_dir, s.poem.ingest_batch, progress=progress)
+        mm.ensure_knowledge_base(progress=progress)  # the neighbours whose captions feed the description
     mm.store.check_collection(spec)
     if mm.store.exists(s.qdrant.collection):
         mm.store.check_collection(mm.images_spec())
     rs = s.rerank.model_copy(update={"kind": rerank_kind}) if rerank_kind else s.rerank
     return PoemQueryEngine(mm.retriever, mm.llm, mm.poem_text_encoder, mm.store, s.poem, build_reranker(rs, mm.llm),
-                           rerank_candidates=rs.max_candidates, generator_name=s.generator.model)
+                           rerank_candidates=rs.max_candidates, generator_name=s.generator.model,
+                           index_cache_dir=s.home / "cache")
 
 
 def translate_poem(llm: LLM, payload: dict[str, Any], max_new_tokens: int = 200) -> str:

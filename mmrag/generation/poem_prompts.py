@@ -150,3 +150,31 @@ def is_copy(candidate: str, original: str, threshold: float = 0.6) -> bool:
     that repeats the poem instead of rendering it in the vernacular."""
     got = _bigrams(candidate)
     return bool(got) and len(got & _bigrams(original)) / len(got) >= threshold
+
+
+# Words of modern written Chinese that classical verse does not use; one of them marks a line as
+# vernacular prose cut into lines, which is what a 0.5B generator writes when it cannot write verse.
+# 是, 了, 那 and 着 are not listed: classical lines use them too (疑是地上霜, 了却君王天下事).
+VERNACULAR = ("的", "我们", "你们", "他们", "这", "吗", "呢", "吧", "很", "一个", "非常", "就是", "但是", "因为", "所以", "什么", "没有")
+FORMS = {(4, 5), (4, 7), (8, 5), (8, 7)}  # (clauses, characters per clause): 绝句 and 律诗
+
+
+def form_problem(lines: list[str]) -> str | None:
+    """Why a generated poem fails the form check, or None when it passes: 4 or 8 clauses of the same
+    length, 5 or 7 characters each, Chinese characters only, no vernacular words."""
+    if not lines:
+        return "no lines"
+    cs = [c.strip() for c in clauses(lines)]
+    lengths = {len(c) for c in cs}
+    if len(lengths) != 1:
+        return f"clauses of different lengths {sorted(lengths)}"
+    n = lengths.pop()
+    if (len(cs), n) not in FORMS:
+        return f"{len(cs)} clauses of {n} characters (want 4 or 8 of 5 or 7)"
+    if any(not _CJK.fullmatch(ch) for c in cs for ch in c):
+        return "characters that are not Chinese"
+    text = "".join(cs)
+    found = [w for w in VERNACULAR if w in text]
+    if found:
+        return f"vernacular words {found}"
+    return None

@@ -202,7 +202,12 @@ ALL_SOURCES = DEFAULT_SOURCES + [
     SourceFile("quantangshi/poet.tang.*.json", parse_list, "唐", "全唐诗"),
     SourceFile("quantangshi/poet.song.*.json", parse_list, "宋", "全宋诗"),
 ]
-POEM_SETS = {"default": DEFAULT_SOURCES, "all": ALL_SOURCES}
+# tang / song: the default set's sources of that dynasty plus the whole 全唐诗 / 全宋词 (the 全宋诗,
+# ~250k poems, only in all).
+TANG_SOURCES = [*DEFAULT_SOURCES[:2], SourceFile("mengxue/qianjiashi.json", parse_grouped, "唐", "千家诗"),
+                SourceFile("quantangshi/poet.tang.*.json", parse_list, "唐", "全唐诗")]
+SONG_SOURCES = [DEFAULT_SOURCES[2], SourceFile("songci/ci.song.*.json", parse_list, "宋", "全宋词")]
+POEM_SETS = {"default": DEFAULT_SOURCES, "tang": TANG_SOURCES, "song": SONG_SOURCES, "all": ALL_SOURCES}
 
 
 def _numeric_key(path: Path) -> tuple:

@@ -1,0 +1,144 @@
+"""What the image shows, as classical Chinese imagery (意象), and the imagery route over poem lines.
+
+``image_imagery`` turns the confident tags, the neighbours' captions, the visual facts and the
+user's own words into weighted Chinese imagery terms (through ``poem_lexicon``); the description the
+vector routes search with is those terms, strongest first - no generated sentence, so nothing is
+invented (the old generated description wrote about "the new photo" and a night that was not there).
+
+``ImageryIndex`` is the third route: BM25 over which imagery terms each poem's lines contain
+(binary term frequency: a poem names the moon once or five times, it is a moon poem either way).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from mmrag.generation.poem_lexicon import BRIGHTNESS, COLOUR_SHARE, COLOURS, GRAYSCALE, LEXICON, STOPWORDS
+
+_WORD = re.compile(r"[a-z]+")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+VOCABULARY: tuple[str, ...] = tuple(sorted({t for ts in (*LEXICON.values(), *BRIGHTNESS.values(), GRAYSCALE) for t in ts}))
+
+# Weights of the evidence: a confident tag and the user's words are about this photo; a neighbour's
+# caption is about a similar photo (weighted by its rank); colours are weak evidence of a thing.
+TAG_WEIGHT, WORDS_WEIGHT, CAPTION_WEIGHT, FACT_WEIGHT = 1.0, 1.5, 1.0, 0.3
+
+
+def english_terms(text: str) -> dict[str, float]:
+    """Imagery terms of an English text -> share of one piece of evidence (1, or ``COLOUR_SHARE`` when
+    only colour words name it). Plural 's' is folded; each term counts once per text."""
+    out: dict[str, float] = {}
+    for w in _WORD.findall(text.lower()):
+        if w in STOPWORDS:
+            continue
+        key = w if w in LEXICON else (w[:-1] if w.endswith("s") and w[:-1] in LEXICON else None)
+        if key is None:
+            continue
+        share = COLOUR_SHARE if key in COLOURS else 1.0
+        for t in LEXICON[key]:
+            out[t] = max(out.get(t, 0.0), share)
+    return out
+
+
+def chinese_terms(text: str) -> list[str]:
+    """Imagery terms of the vocabulary found in a Chinese text (the user's words)."""
+    return [t for t in VOCABULARY if t in (text or "")]
+
+
+@dataclass
+class Imagery:
+    weights: dict[str, float] = field(default_factory=dict)  # Chinese term -> evidence weight
+    sources: dict[str, list[str]] = field(default_factory=dict)  # term -> where it came from (for the UI/JSON)
+
+    def add(self, terms: Iterable[str] | dict[str, float], weight: float, source: str) -> None:
+        shares = terms if isinstance(terms, dict) else {t: 1.0 for t in terms}
+        for t, share in shares.items():
+            self.weights[t] = self.weights.get(t, 0.0) + weight * share
+            src = self.sources.setdefault(t, [])
+            if source not in src:
+                src.append(source)
+
+    def top(self, n: int | None = None) -> list[str]:
+        ranked = sorted(self.weights, key=lambda t: (-self.weights[t], VOCABULARY.index(t) if t in VOCABULARY else 0))
+        return ranked[:n] if n else ranked
+
+    def description(self, n: int = 8) -> str:
+        return "、".join(self.top(n))
+
+
+def image_imagery(tags: Sequence[str] = (), captions: Sequence[Sequence[str]] = (), facts: Any = None, words: str = "",
+                  caption_decay: float = 0.5) -> Imagery:
+    """Weighted imagery terms. ``captions``: one list of captions per neighbour, nearest first; the
+    n-th neighbour's words count ``caption_decay**n`` and each caption of a neighbour a share of that,
+    so a word all five captions use counts as much as one confident tag."""
+    im = Imagery()
+    for tag in tags:
+        im.add(english_terms(tag), TAG_WEIGHT, f"tag:{tag}")
+    for rank, caps in enumerate(captions):
+        if not caps:
+            continue
+        share = CAPTION_WEIGHT * caption_decay**rank / len(caps)
+        for cap in caps:
+            im.add(english_terms(cap), share, f"caption#{rank + 1}")
+    if facts is not None:
+        if getattr(facts, "grayscale", False):
+            im.add(GRAYSCALE, FACT_WEIGHT, "facts:grayscale")
+        else:
+            for c in getattr(facts, "colours", [])[:2]:
+                im.add(LEXICON.get(c, ()), FACT_WEIGHT, f"facts:{c}")
+        im.add(BRIGHTNESS.get(getattr(facts, "brightness", ""), ()), FACT_WEIGHT, "facts:brightness")
+    if words:
+        im.add(chinese_terms(words), WORDS_WEIGHT, "words")
+        im.add(english_terms(words), WORDS_WEIGHT, "words")
+    return im
+
+
+class ImageryIndex:
+    """BM25 (binary tf, length-normalised by the poem's character count) over imagery terms in poem text."""
+
+    def __init__(self, ids: Sequence[str], texts: Sequence[str], vocabulary: Sequence[str] = VOCABULARY,
+                 k1: float = 1.2, b: float = 0.5) -> None:
+        self.ids = list(ids)
+        self.postings: dict[str, np.ndarray] = {}
+        lengths = np.array([max(1, len(_CJK.findall(t))) for t in texts], np.float32)
+        n = len(self.ids)
+        docs: dict[str, list[int]] = defaultdict(list)
+        for i, text in enumerate(texts):
+            for term in vocabulary:
+                if term in text:
+                    docs[term].append(i)
+        self.postings = {t: np.array(d, np.int64) for t, d in docs.items()}
+        self.idf = {t: math.log(1 + (n - len(d) + 0.5) / (len(d) + 0.5)) for t, d in docs.items()}
+        # binary tf: one occurrence, BM25's saturation with length normalisation
+        self.k1, self.b, self.mean_len = k1, b, max(1.0, float(lengths.mean())) if n else 1.0
+        norm = k1 * (1 - b + b * lengths / self.mean_len)
+        self.tf_part = (k1 + 1) / (1 + norm)
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def scores(self, weights: dict[str, float]) -> np.ndarray:
+        s = np.zeros(self.n, np.float32)
+        for term, w in weights.items():
+            if term in self.postings and w > 0:
+                idx = self.postings[term]
+                s[idx] += w * self.idf[term] * self.tf_part[idx]
+        return s
+
+    def search(self, weights: dict[str, float], limit: int) -> list[tuple[str, float]]:
+        s = self.scores(weights)
+        top = np.argsort(-s, kind="stable")[:limit]
+        return [(self.ids[i], float(s[i])) for i in top if s[i] > 0]
+
+    def score_text(self, weights: dict[str, float], text: str) -> float:
+        """The score a new text (the generated poem) gets with the collection's statistics."""
+        length = max(1, len(_CJK.findall(text)))
+        tf = (self.k1 + 1) / (1 + self.k1 * (1 - self.b + self.b * length / self.mean_len))
+        return float(sum(w * self.idf.get(t, 0.0) for t, w in weights.items() if w > 0 and t in text)) * tf
