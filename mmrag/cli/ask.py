@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any, Optional
 
@@ -97,6 +98,8 @@ def _eval_vqa_photos(limit: Optional[int], top_k: Optional[int], json_out: Optio
     console.print(table)
     console.print("prior baseline = the most common answer of each question type, never looking at the image: "
                   + ", ".join(f"{t} -> {a!r}" for t, a in prior_answers(examples).items()), markup=False)
+    by = Counter(p["answered_by"] or "?" for p in res.predictions)
+    console.print("answered by: " + ", ".join(f"{k} {v}" for k, v in by.most_common()), markup=False)
     console.print(photo_vqa_markdown(res.scores, prior), markup=False)
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
