@@ -52,7 +52,7 @@ class MMRag:
     def store(self):
         from mmrag.retrieval.store import QdrantStore
 
-        return QdrantStore(self.settings.qdrant, default_path=self.settings.home / "qdrant")
+        return QdrantStore(self.settings.qdrant, home=self.settings.home)
 
     @cached_property
     def llm(self):

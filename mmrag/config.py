@@ -21,9 +21,19 @@ def default_home() -> Path:
 
 
 class QdrantSettings(BaseModel):
-    url: str | None = None  # a server, e.g. http://localhost:6333; wins over ``path``
+    """Where vectors live (README, "Which store engine when"):
+
+    - ``edge`` (default): Qdrant Edge, Qdrant's Rust engine in-process; one shard folder per collection
+      under ``path`` (None -> <home>/qdrant-edge); HNSW, payload indexes, one process per folder.
+    - ``local``: qdrant-client's pure-Python local mode; ``path`` ":memory:" for quick tests, or a folder
+      (None -> <home>/qdrant, where versions before Edge kept their data). Slow past ~20k points.
+    - ``server``: a Qdrant server or cluster at ``url`` (setting ``url`` implies it).
+    """
+
+    engine: Literal["edge", "local", "server"] = "edge"
+    url: str | None = None  # a server, e.g. http://localhost:6333; implies engine "server"
     api_key: SecretStr | None = Field(default_factory=lambda: SecretStr(k) if (k := os.environ.get("QDRANT_API_KEY")) else None)
-    path: str | None = None  # local on-disk mode; None -> <home>/qdrant; ":memory:" for in-process RAM
+    path: str | None = None  # edge/local folder (defaults above); ":memory:" implies engine "local"
     collection: str = "images"
     timeout: float = 30.0
     upsert_batch: int = 64
@@ -32,6 +42,33 @@ class QdrantSettings(BaseModel):
     # collection over the 3 peers and survive losing one.
     shard_number: int | None = Field(default=None, ge=1)
     replication_factor: int | None = Field(default=None, ge=1)
+    # Edge only. Segments above this many KB of vectors get an HNSW graph on optimize(); smaller ones
+    # are scanned exactly (fast at that size). optimize() runs after every ingestion run and whenever
+    # this many points were upserted since the last one, so a long run never serves a huge unindexed part.
+    edge_indexing_threshold_kb: int = Field(default=10_000, ge=1)
+    edge_optimize_every: int = Field(default=50_000, ge=1)
+    edge_hnsw_m: int = Field(default=16, ge=4)
+    edge_hnsw_ef_construct: int = Field(default=100, ge=4)
+
+    @property
+    def resolved_engine(self) -> str:
+        """``url`` means a server and ``:memory:`` means local mode, whatever ``engine`` says."""
+        if self.url:
+            return "server"
+        if self.path == ":memory:":
+            return "local"
+        return self.engine
+
+    def location(self, home: Path | None) -> str:
+        """The URL, or the folder (or ":memory:") the resolved engine uses under ``home``."""
+        engine = self.resolved_engine
+        if engine == "server":
+            return str(self.url)
+        if self.path:
+            return self.path
+        if home is None:
+            return ":memory:"  # no home to put a folder in: an ephemeral local-mode store
+        return str(Path(home) / ("qdrant-edge" if engine == "edge" else "qdrant"))
 
 
 class RaySettings(BaseModel):
@@ -226,9 +263,7 @@ class Settings(BaseSettings):
     @property
     def qdrant_location(self) -> str:
         """Human-readable description of where the vectors live."""
-        if self.qdrant.url:
-            return self.qdrant.url
-        return self.qdrant.path or str(self.home / "qdrant")
+        return self.qdrant.location(self.home)
 
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:

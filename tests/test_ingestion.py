@@ -139,11 +139,13 @@ def test_killed_mid_run_then_resumed_loses_and_duplicates_nothing(session_home, 
     proc.wait()
     assert "added=" in buf, buf[-2000:]
 
-    from qdrant_client import QdrantClient
+    from mmrag.config import QdrantSettings
+    from mmrag.retrieval.store import QdrantStore
 
-    client = QdrantClient(path=str(store))
-    stored_before = client.count("images").count
-    client.close()
+    reader = QdrantStore(QdrantSettings(path=str(store), url=None, api_key=None))  # the default engine, Qdrant Edge
+    assert reader.engine == "edge"
+    stored_before = reader.count("images")  # what the killed run's flushed batches left
+    reader.close()
     assert 0 < stored_before < 24
     from mmrag.ingestion.roots import recorded_roots
 
@@ -154,9 +156,9 @@ def test_killed_mid_run_then_resumed_loses_and_duplicates_nothing(session_home, 
     assert out.returncode == 0, out.stderr[-2000:]
     assert f"ADDED {24 - stored_before} SKIPPED {stored_before}" in out.stdout
 
-    client = QdrantClient(path=str(store))
-    points, _ = client.scroll("images", limit=100, with_payload=True)
-    client.close()
+    reader = QdrantStore(QdrantSettings(path=str(store), url=None, api_key=None))
+    points = list(reader.iter_points("images"))
+    reader.close()
     paths = sorted(Path(p.payload["image_path"]).name for p in points)
     assert paths == sorted(f"img_{i:03d}.png" for i in range(24))  # all there, each once
 

@@ -1,8 +1,13 @@
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from mmrag.config import QdrantSettings
-from mmrag.errors import ConfigError, EmptyCollectionError, StoreError
+from mmrag.errors import CollectionMismatchError, ConfigError, EmptyCollectionError, StoreError
 from mmrag.retrieval.fusion import fuse
 from mmrag.retrieval.store import CollectionSpec, QdrantStore
 
@@ -67,3 +72,78 @@ def test_unreachable_server_gives_a_clear_error():
     store = QdrantStore(QdrantSettings(url="http://127.0.0.1:9", timeout=2))
     with pytest.raises(StoreError, match=r"cannot open Qdrant at http://127.0.0.1:9"):
         store.client
+
+
+# -- Qdrant Edge, the default engine ----------------------------------------------------------------
+def _edge(tmp_path, **kw) -> QdrantStore:
+    return QdrantStore(QdrantSettings(engine="edge", url=None, api_key=None, path=str(tmp_path / "edge"), **kw))
+
+
+def test_engine_follows_settings(tmp_path):
+    assert QdrantStore(QdrantSettings(), home=tmp_path).engine == "edge"
+    assert QdrantStore(QdrantSettings(), home=tmp_path).location == str(tmp_path / "qdrant-edge")
+    assert QdrantStore(QdrantSettings(engine="local"), home=tmp_path).location == str(tmp_path / "qdrant")
+    assert QdrantStore(QdrantSettings(path=":memory:")).engine == "local"  # :memory: is local mode, whatever engine says
+    assert QdrantStore(QdrantSettings(url="http://h:6333")).engine == "server"
+
+
+def test_edge_keeps_metadata_beside_the_shard_and_reopens(tmp_path):
+    store = _edge(tmp_path)
+    store.ensure_collection(_spec())
+    ids = [f"00000000-0000-0000-0000-00000000000{i}" for i in range(3)]
+    store.upsert("c", ids, {"a": np.eye(4, dtype=np.float32)[:3], "b": np.eye(3, dtype=np.float32)}, [{"source": "x"}] * 3)
+    store.add_image_roots("c", [tmp_path])
+    store.close()
+    folder = tmp_path / "edge" / "c"
+    assert (folder / "shard" / "edge_config.json").is_file()
+    meta = json.loads((folder / "mmrag-collection.json").read_text())
+    assert meta["models"] == {"a": "m1", "b": "m2"} and meta["image_roots"] == [str(tmp_path.resolve())]
+    again = _edge(tmp_path)
+    assert again.count("c") == 3 and again.collection_names() == ["c"]
+    with pytest.raises(CollectionMismatchError, match="models.b: collection has 'm2', config gives 'other'"):
+        again.ensure_collection(_spec(b="other"))
+    again.close()
+
+
+def test_edge_folder_taken_by_another_process_is_named(tmp_path):
+    store = _edge(tmp_path)
+    store.ensure_collection(_spec())
+    code = ("import sys; from mmrag.config import QdrantSettings; from mmrag.retrieval.store import QdrantStore;"
+            f"QdrantStore(QdrantSettings(engine='edge', url=None, api_key=None, path={str(tmp_path / 'edge')!r})).count('c')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert f"the store folder {tmp_path / 'edge' / 'c'} is in use by another process (pid {os.getpid()})" in out.stderr
+    store.close()  # released: the same folder opens again
+    assert _edge(tmp_path).count("c") == 0
+
+
+def test_folder_of_the_previous_version_is_refused_with_the_command(tmp_path):
+    old = QdrantStore(QdrantSettings(engine="local", url=None, api_key=None), home=tmp_path)
+    old.ensure_collection(_spec())
+    old.close()
+    with pytest.raises(StoreError, match=r"earlier mmrag.*`mmrag store migrate`.*MMRAG_QDRANT__ENGINE=local"):
+        QdrantStore(QdrantSettings(url=None, api_key=None), home=tmp_path).exists("c")
+
+
+def test_edge_builds_hnsw_and_answers_like_exact_search(tmp_path):
+    """A few thousand points past a small indexing threshold: optimize() builds the graph, answers stay exact."""
+    rng = np.random.default_rng(0)
+    n, dim = 3000, 32
+    x = rng.normal(size=(n, dim)).astype(np.float32)
+    store = _edge(tmp_path, edge_indexing_threshold_kb=64)
+    spec = CollectionSpec("h", vectors={"v": dim}, models={"v": "m"})
+    store.ensure_collection(spec)
+    ids = [f"00000000-0000-0000-0000-{i:012d}" for i in range(n)]
+    store.upsert("h", ids, {"v": x}, [{"source": "ab"[i % 2]} for i in range(n)])
+    assert store.optimize("h") is True
+    info = store.backend.info("h")
+    assert info["indexed_vectors"] == n and info["payload_indexes"] == ["source"]
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    queries = rng.normal(size=(20, dim)).astype(np.float32)
+    found = 0
+    for q in queries:
+        want = set(np.argsort(-(xn @ q))[:10].tolist())
+        got = store.search("h", {"v": q}, limit=10, candidates=10, weights={"v": 1.0})
+        found += len(want & {ids.index(h.id) for h in got})
+    assert found / 200 >= 0.9  # HNSW is approximate; at this size it finds nearly all
+    store.close()

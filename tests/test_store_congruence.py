@@ -1,6 +1,7 @@
 """The same store calls against every Qdrant backend mmrag talks to (cf. qdrant-client's congruence tests).
 
-Backends: local mode in memory and on disk, always; a Qdrant server when ``MMRAG_TEST_QDRANT_URL`` is
+Backends: Qdrant Edge (the default, on disk), qdrant-client local mode in memory and on disk, always; a
+Qdrant server when ``MMRAG_TEST_QDRANT_URL`` is
 set (API key from ``MMRAG_TEST_QDRANT_API_KEY`` or ``QDRANT_API_KEY``), e.g. the compose service:
 
     QDRANT_API_KEY=k docker-compose up -d qdrant
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
@@ -36,6 +38,7 @@ NO_SERVER = (
 # pytest-socket allows only localhost; a configured server's host is allowed for its tests.
 _server_hosts = ["127.0.0.1", "localhost"] + ([urlparse(SERVER_URL).hostname or ""] if SERVER_URL else [])
 BACKENDS = [
+    "edge",
     "memory",
     "path",
     pytest.param("server", marks=[pytest.mark.skipif(not SERVER_URL, reason=NO_SERVER), pytest.mark.allow_hosts(_server_hosts)]),
@@ -63,13 +66,16 @@ class Backend:
 @pytest.fixture(params=BACKENDS)
 def backend(request, tmp_path):
     """One backend's settings and store; a server's test collections are dropped afterwards."""
-    if request.param == "memory":
+    if request.param == "edge":
+        qs = QdrantSettings(engine="edge", url=None, path=str(tmp_path / "edge"), api_key=None)
+    elif request.param == "memory":
         qs = QdrantSettings(url=None, path=":memory:", api_key=None)
     elif request.param == "path":
-        qs = QdrantSettings(url=None, path=str(tmp_path / "qdrant"), api_key=None)
+        qs = QdrantSettings(engine="local", url=None, path=str(tmp_path / "qdrant"), api_key=None)
     else:
         qs = QdrantSettings(url=SERVER_URL, api_key=SERVER_KEY)
     b = Backend(request.param, qs, QdrantStore(qs), uuid.uuid4().hex[:8])
+    assert b.store.engine == {"path": "local", "memory": "local"}.get(b.kind, b.kind)
     yield b
     if b.kind == "server":
         for c in b.store.client.get_collections().collections:
@@ -130,11 +136,17 @@ def test_mismatched_collection_is_refused_and_kept(store, spec, filled):
     assert store.count(s.name) == N  # refusing touched nothing
 
 
-def test_foreign_collection_is_not_adopted(store, spec):
-    from qdrant_client import models as m
-
+def test_foreign_collection_is_not_adopted(backend, store, spec):
     s = spec()
-    store.client.create_collection(s.name, vectors_config={"a": m.VectorParams(size=DIM, distance=m.Distance.COSINE)})
+    if backend.kind == "edge":  # a shard some other program made in the store folder
+        import qdrant_edge as qe
+
+        qe.EdgeShard.create(str(Path(store.location) / s.name / "shard"), qe.EdgeConfig(
+            vectors={"a": qe.EdgeVectorParams(size=DIM, distance=qe.Distance.Cosine)})).close()
+    else:
+        from qdrant_client import models as m
+
+        store.client.create_collection(s.name, vectors_config={"a": m.VectorParams(size=DIM, distance=m.Distance.COSINE)})
     with pytest.raises(CollectionMismatchError, match="not created by mmrag"):
         store.ensure_collection(s)
 
@@ -223,3 +235,59 @@ def test_app_ingest_resume_and_retrieve(backend, session_home, encoders, tmp_pat
         if qs.url:
             app.store.client.delete_collection(name)
         app.close()
+
+
+def exact_fusion(vecs, q, candidates, k, weights, method, keep=None, rrf_k=60) -> list[tuple[str, float]]:
+    """mmrag's fusion computed from numpy's exact per-vector lists: RRF ranks from 1, weighted sums cosines."""
+    fused: dict[str, float] = {}
+    for name, qv in q.items():
+        sims = (vecs[name] / np.linalg.norm(vecs[name], axis=1, keepdims=True)) @ (qv / np.linalg.norm(qv))
+        for rank, i in enumerate(exact_top(vecs[name], qv, candidates, keep)):
+            w = weights.get(name, 1.0)
+            fused[ids(N)[i]] = fused.get(ids(N)[i], 0.0) + (w / (rrf_k + rank + 1) if method == "rrf" else w * float(sims[i]))
+    return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+
+
+@pytest.mark.parametrize("weights,method", [({}, "rrf"), ({"a": 2.0, "b": 2.0}, "rrf"), ({"a": 1.0, "b": 0.5}, "rrf"), ({"a": 1.0, "b": 0.5}, "weighted")])
+@pytest.mark.parametrize("where", [None, {"source": ["a", "c"]}])
+def test_fused_search_matches_numpy(store, filled, weights, method, where):
+    """Equal-weight RRF runs in the engine on Edge (prefetch + RRF); the rest fuses in Python: same answer."""
+    s, vecs, payloads = filled
+    rng = np.random.default_rng(3)
+    q = {"a": rng.normal(size=DIM).astype(np.float32), "b": rng.normal(size=4).astype(np.float32)}
+    keep = None if where is None else (lambda i: payloads[i]["source"] in where["source"])
+    hits = store.search(s.name, q, limit=6, candidates=10, weights=weights, fusion=method, where=where)
+    want = exact_fusion(vecs, q, 10, 6, weights, method, keep)
+    assert [h.id for h in hits] == [pid for pid, _ in want]
+    np.testing.assert_allclose([h.score for h in hits], [sc for _, sc in want], rtol=1e-4)
+    for h in hits:  # per-vector cosines, where the engine reports them
+        i = ids(N).index(h.id)
+        for name, cos in h.scores.items():
+            v = vecs[name][i]
+            assert cos == pytest.approx(float(v @ q[name] / np.linalg.norm(v) / np.linalg.norm(q[name])), abs=1e-4)
+        if where:
+            assert h.source in where["source"]
+
+
+def test_ranked_lists_per_vector(store, filled):
+    s, vecs, _ = filled
+    q = np.random.default_rng(4).normal(size=DIM).astype(np.float32)
+    got = store.ranked(s.name, {"a": q}, limit=4)
+    assert [pid for pid, _, _ in got["a"]] == [ids(N)[i] for i in exact_top(vecs["a"], q, 4)]
+    assert got["a"][0][2]["captions"]  # payloads come back with the list
+
+
+def test_partial_vectors_then_update_vectors_and_set_payload(store, spec):
+    """The poem path: a point may lack a named vector until one is added; payload keys are merged."""
+    s = spec()
+    store.ensure_collection(s)
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(2, DIM)).astype(np.float32), rng.normal(size=(2, 4)).astype(np.float32)
+    store.upsert_points(s.name, ids(2), [{"a": a[0], "b": b[0]}, {"a": a[1]}], [{"n": 0}, {"n": 1}])
+    assert [pid for pid, _, _ in store.ranked(s.name, {"b": b[1]}, limit=5)["b"]] == [ids(2)[0]]  # no "b" vector yet
+    store.update_vectors(s.name, [ids(2)[1]], [{"b": b[1]}])
+    store.set_payload(s.name, [ids(2)[1]], {"translation": "x", "translation_generated": True})
+    assert store.ranked(s.name, {"b": b[1]}, limit=1)["b"][0][0] == ids(2)[1]
+    p = {pt.id: pt for pt in store.iter_points(s.name, with_vectors=True)}[ids(2)[1]]
+    assert p.payload == {"n": 1, "translation": "x", "translation_generated": True}
+    np.testing.assert_allclose(p.vector["a"], a[1] / np.linalg.norm(a[1]), atol=1e-6)  # the other vector stayed

@@ -13,7 +13,7 @@ import typer
 
 from mmrag.cli._common import err, global_options
 
-COMMAND_MODULES = ["caption", "ingest", "info", "ui", "datasets", "finetune", "eval", "poem", "data", "search", "ask", "vlm", "eval_poem"]
+COMMAND_MODULES = ["caption", "ingest", "info", "ui", "datasets", "finetune", "eval", "poem", "data", "search", "ask", "vlm", "eval_poem", "store"]
 
 app = typer.Typer(
     help="mmrag: multimodal retrieval-augmented generation over Qdrant.\n\n"

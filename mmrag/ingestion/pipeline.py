@@ -74,6 +74,8 @@ def open_run(store: Any, collection: str, items: Sequence[SourceItem], report: I
 
 def close_run(store: Any, collection: str, items: Sequence[Any], report: IngestReport, start: float) -> IngestReport:
     """End of a run, for every engine: the counts and the time."""
+    if report.added:
+        store.optimize(collection)  # Edge: index what this run added (HNSW past the threshold); no-op elsewhere
     report.seen = len(items) + len(getattr(items, "rejected", []))
     report.seconds = time.perf_counter() - start
     log.info(report.summary())

@@ -107,8 +107,6 @@ class PoemIngestion:
         self.cache = cache
 
     def _store_batch(self, poems: list[Poem]) -> int:
-        from qdrant_client import models as m
-
         payloads = [p.payload() for p in poems]
         if self.cache is not None:  # generated translations survive a re-created collection
             for p, pl in zip(poems, payloads):
@@ -120,9 +118,8 @@ class PoemIngestion:
         vectors: list[dict[str, list[float]]] = [{POEM: poem_vecs[i].tolist()} for i in range(len(poems))]
         for j, i in enumerate(with_tr):
             vectors[i][TRANSLATION] = tr_vecs[j].tolist()
-        points = [m.PointStruct(id=p.id, vector=v, payload=pl) for p, v, pl in zip(poems, vectors, payloads)]
-        # wait=True: a batch reported stored is durable, so a killed run resumes after it
-        self.store.client.upsert(self.spec.name, points=points, wait=True)
+        # durable when it returns, so a killed run resumes after it
+        self.store.upsert_points(self.spec.name, [p.id for p in poems], vectors, payloads)
         return len(with_tr)
 
     def run(self, poems: Iterable[Poem], progress: bool = True, total: int | None = None) -> PoemIngestReport:
@@ -146,6 +143,8 @@ class PoemIngestion:
         finally:
             bar.close()
             report.seconds = time.perf_counter() - t0
+        if report.added:
+            self.store.optimize(self.spec.name)  # Edge: HNSW for what this run added; no-op elsewhere
         log.info(report.summary())
         return report
 
@@ -165,11 +164,9 @@ class TranslateReport:
 
 
 def set_translation(store: QdrantStore, collection: str, encoder: TextEncoder, pid: str, translation: str) -> None:
-    from qdrant_client import models as m
-
     vec = encoder.encode([translation], kind="passage")[0].tolist()
-    store.client.update_vectors(collection, points=[m.PointVectors(id=pid, vector={TRANSLATION: vec})], wait=True)
-    store.client.set_payload(collection, payload={"translation": translation, "translation_generated": True}, points=[pid], wait=True)
+    store.update_vectors(collection, [pid], [{TRANSLATION: vec}])
+    store.set_payload(collection, [pid], {"translation": translation, "translation_generated": True})
 
 
 def translate_missing(translate, store: QdrantStore, collection: str, encoder: TextEncoder, cache: TranslationCache,

@@ -1,7 +1,9 @@
-"""Qdrant store for the images collection: one facade over local (:memory: / on-disk) and server mode.
+"""Qdrant store: one facade over Qdrant Edge (default, on disk), qdrant-client local mode and a server.
 
-The collection's metadata records which models made each named vector and their sizes; opening
-it with other models fails with ``CollectionMismatchError`` instead of silently mixing spaces.
+Every store call the app makes goes through ``QdrantStore``; the engine classes stay in the backends
+(store_edge.py, store_client.py). The collection's metadata records which models made each named
+vector and their sizes; opening it with other models fails with ``CollectionMismatchError`` instead
+of silently mixing spaces.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from mmrag.config import QdrantSettings
-from mmrag.errors import CollectionMismatchError, EmptyCollectionError, StoreError
+from mmrag.errors import CollectionMismatchError, ConfigError, EmptyCollectionError, StoreError
 from mmrag.retrieval.fusion import fuse
+from mmrag.retrieval.store_types import Backend, Ranked, StoredPoint
 from mmrag.schema import Hit
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+MIGRATED_MARKER = "MIGRATED-TO-EDGE"  # written into a local-mode folder once `mmrag store migrate` copied it
 
 
 @dataclass
@@ -32,9 +36,19 @@ class CollectionSpec:
     models: dict[str, str]
     kind: str = "images"
     extra: dict[str, Any] = field(default_factory=dict)
+    # payload fields the jobs filter on: engines that use payload indexes (Edge, servers) index them
+    keyword_indexes: tuple[str, ...] = ("source",)
 
     def metadata(self) -> dict[str, Any]:
         return {"mmrag_schema": SCHEMA_VERSION, "kind": self.kind, "vectors": self.vectors, "models": self.models, **self.extra}
+
+    @classmethod
+    def from_metadata(cls, name: str, meta: dict[str, Any]) -> "CollectionSpec":
+        """The spec that made a collection, from its metadata (to copy it to another engine)."""
+        if meta.get("mmrag_schema") is None:
+            raise StoreError(f"collection {name!r} was not created by mmrag (no mmrag metadata); it cannot be copied")
+        extra = {k: v for k, v in meta.items() if k not in ("mmrag_schema", "kind", "vectors", "models")}
+        return cls(name, vectors=dict(meta["vectors"]), models=dict(meta.get("models") or {}), kind=meta.get("kind", "images"), extra=extra)
 
     def differences(self, meta: dict[str, Any] | None) -> list[str]:
         meta = meta or {}
@@ -53,76 +67,106 @@ class CollectionSpec:
         return diffs
 
 
-class QdrantStore:
-    """Cheap to construct; connects on first use."""
+def legacy_local_folder(folder: Path) -> bool:
+    """A qdrant-client local-mode folder holding collections and not yet migrated to Edge."""
+    coll = folder / "collection"
+    return coll.is_dir() and any(coll.iterdir()) and not (folder / MIGRATED_MARKER).exists()
 
-    def __init__(self, settings: QdrantSettings, default_path: str | Path | None = None) -> None:
+
+def _lists(vectors: dict[str, Any]) -> dict[str, list[float]]:
+    """Named vectors as lists of floats (what both engines' bindings take fastest)."""
+    return {k: np.asarray(x, dtype=np.float32).tolist() for k, x in vectors.items()}
+
+
+def _unit(v: Any) -> list[float]:
+    a = np.asarray(v, dtype=np.float32).ravel()
+    n = float(np.linalg.norm(a))
+    return (a / n if n > 0 else a).tolist()
+
+
+class QdrantStore:
+    """Cheap to construct; opens the engine on first use.
+
+    ``home`` places the default folders: <home>/qdrant-edge (edge) and <home>/qdrant (local mode, and
+    where versions before Edge kept their data). ``default_path`` is the older way to say the
+    local-mode folder and implies ``home`` = its parent.
+    """
+
+    def __init__(self, settings: QdrantSettings, default_path: str | Path | None = None, *, home: str | Path | None = None) -> None:
         self.settings = settings
-        self.default_path = default_path
-        self._client = None
+        if home is None and default_path is not None:
+            home = Path(default_path).parent
+        self.home = Path(home) if home is not None else None
+        self._backend: Backend | None = None
 
     # -- connection ------------------------------------------------------------------------
     @property
     def location(self) -> str:
-        s = self.settings
-        return s.url or s.path or str(self.default_path or ":memory:")
+        return self.settings.location(self.home)
+
+    @property
+    def engine(self) -> str:
+        """"edge", "local" or "server": what ``backend`` is (a store without a folder is local :memory:)."""
+        return "local" if self.location == ":memory:" else self.settings.resolved_engine
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            engine, location = self.engine, self.location
+            if engine == "edge":
+                from mmrag.retrieval.store_edge import EdgeBackend
+
+                self._refuse_unmigrated()
+                self._backend = EdgeBackend(self.settings, location)
+            else:
+                from mmrag.retrieval.store_client import ClientBackend
+
+                self._backend = ClientBackend(self.settings, None if engine == "server" else location)
+            log.debug("opened %s store at %s", engine, location)
+        return self._backend
 
     @property
     def client(self):
-        if self._client is None:
-            from qdrant_client import QdrantClient
+        """The qdrant-client of a local-mode or server store, for benchmarks and tests that compare
+        against raw client calls; app code goes through the methods below (Edge has no such client)."""
+        backend = self.backend
+        if not hasattr(backend, "client"):
+            raise StoreError(f"the {self.engine} store at {self.location} has no qdrant-client; use QdrantStore's methods")
+        return backend.client
 
-            s = self.settings
-            try:
-                if s.url:
-                    key = s.api_key.get_secret_value() if s.api_key else None
-                    self._client = QdrantClient(url=s.url, api_key=key, timeout=int(s.timeout))
-                    self._client.get_collections()  # fail here, with the URL, if unreachable
-                elif (s.path or "") == ":memory:" or (not s.path and self.default_path is None):
-                    self._client = QdrantClient(location=":memory:")
-                else:
-                    path = Path(s.path or self.default_path).expanduser()
-                    path.mkdir(parents=True, exist_ok=True)
-                    self._client = QdrantClient(path=str(path))
-            except Exception as e:
-                self._client = None
-                raise StoreError(f"cannot open Qdrant at {self.location}: {e}") from e
-        return self._client
+    def _refuse_unmigrated(self) -> None:
+        if self.settings.path or self.home is None:
+            return  # an explicit folder is the user's choice
+        legacy = self.home / "qdrant"
+        if legacy_local_folder(legacy):
+            raise StoreError(
+                f"{legacy} holds a knowledge base made by an earlier mmrag (qdrant-client local mode); the default "
+                f"store is now Qdrant Edge at {self.location}. Copy it over with `mmrag store migrate` "
+                f"(or keep using it with MMRAG_QDRANT__ENGINE=local)"
+            )
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
 
     # -- collections -----------------------------------------------------------------------
     def exists(self, name: str) -> bool:
-        return self.client.collection_exists(name)
+        return self.backend.exists(name)
+
+    def collection_names(self) -> list[str]:
+        return self.backend.collection_names()
 
     def collection_metadata(self, name: str) -> dict[str, Any]:
-        return dict(self.client.get_collection(name).config.metadata or {})
+        return self.backend.metadata(name)
 
     def ensure_collection(self, spec: CollectionSpec) -> bool:
         """Create the collection, or check that the existing one matches. Returns True if created."""
-        from qdrant_client import models as m
-
         if self.exists(spec.name):
             self.check_collection(spec)
             return False
-        s = self.settings
-        # Sharding is a server/cluster concept (local mode has no shards), so the settings are sent
-        # only to a server and only when configured; None leaves the server's defaults.
-        sharding = {}
-        if s.url:
-            sharding = {k: v for k, v in (("shard_number", s.shard_number), ("replication_factor", s.replication_factor)) if v is not None}
-        self.client.create_collection(
-            spec.name,
-            vectors_config={k: m.VectorParams(size=d, distance=m.Distance.COSINE) for k, d in spec.vectors.items()},
-            metadata=spec.metadata(),
-            **sharding,
-        )
-        if self.settings.url:  # local mode ignores payload indexes (and warns); servers use them for filters
-            self.client.create_payload_index(spec.name, "source", m.PayloadSchemaType.KEYWORD)
-        log.info("created collection %s at %s with %s", spec.name, self.location, spec.vectors)
+        self.backend.create(spec.name, dict(spec.vectors), spec.metadata(), spec.keyword_indexes)
+        log.info("created collection %s (%s) at %s with %s", spec.name, self.engine, self.location, spec.vectors)
         return True
 
     def check_collection(self, spec: CollectionSpec) -> None:
@@ -134,6 +178,10 @@ class QdrantStore:
                 + ". Use the models it was built with, or another collection name (qdrant.collection)."
             )
 
+    def update_metadata(self, name: str, changes: dict[str, Any]) -> None:
+        """Merge ``changes`` into the collection metadata (kept beside an Edge shard, in the config elsewhere)."""
+        self.backend.update_metadata(name, changes)
+
     def add_image_roots(self, name: str, folders: Sequence[str | Path]) -> list[str]:
         """Record in the collection metadata the folders its images were read from.
 
@@ -143,51 +191,84 @@ class QdrantStore:
         known = [str(r) for r in self.collection_metadata(name).get("image_roots") or []]
         roots = collapse_roots([*known, *map(str, folders)])
         if roots != known:
-            self.client.update_collection(name, metadata={"image_roots": roots})
+            self.update_metadata(name, {"image_roots": roots})
         return roots
 
     def count(self, name: str) -> int:
         if not self.exists(name):
             return 0
-        return self.client.count(name, exact=True).count
+        return self.backend.count(name)
 
     def collections(self) -> list[dict[str, Any]]:
-        out = []
-        for c in self.client.get_collections().collections:
-            out.append({"name": c.name, "points": self.count(c.name), "metadata": self.collection_metadata(c.name)})
-        return out
+        return [{"name": n, "points": self.count(n), "metadata": self.collection_metadata(n)} for n in self.collection_names()]
+
+    def drop(self, name: str) -> None:
+        if self.exists(name):
+            self.backend.drop(name)
+
+    def optimize(self, name: str) -> bool:
+        """Build the engine's index for what was added (Edge: HNSW, blocking); a no-op elsewhere."""
+        if not self.exists(name):
+            return False
+        return self.backend.optimize(name)
 
     # -- points ----------------------------------------------------------------------------
     def existing_ids(self, name: str, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()
-        got = self.client.retrieve(name, ids=list(ids), with_payload=False, with_vectors=False)
-        return {str(p.id) for p in got}
+        return self.backend.existing_ids(name, list(ids))
 
     def upsert(self, name: str, ids: Sequence[str], vectors: dict[str, np.ndarray], payloads: Sequence[dict[str, Any]]) -> None:
-        from qdrant_client import models as m
+        """Every point gets every named vector (arrays of shape (len(ids), dim))."""
+        # one bulk tolist per named vector: the cheapest way into either engine's bindings
+        lists = {k: np.asarray(v, dtype=np.float32).tolist() for k, v in vectors.items()}
+        self._upsert(name, ids, [{k: ls[i] for k, ls in lists.items()} for i in range(len(ids))], payloads)
 
-        points = [
-            m.PointStruct(id=pid, vector={k: v[i].tolist() for k, v in vectors.items()}, payload=payloads[i])
-            for i, pid in enumerate(ids)
-        ]
-        # wait=True: a batch reported stored is on disk, so a killed run resumes after it.
-        self.client.upsert(name, points=points, wait=True)
+    def upsert_points(self, name: str, ids: Sequence[str], vectors: Sequence[dict[str, Any]], payloads: Sequence[dict[str, Any]]) -> None:
+        """Points with their own named vectors (some may lack one, e.g. a poem without translation)."""
+        self._upsert(name, ids, [_lists(v) for v in vectors], payloads)
+
+    def _upsert(self, name: str, ids: Sequence[str], vectors: list[dict[str, list[float]]], payloads: Sequence[dict[str, Any]]) -> None:
+        # returns once the batch is durable (Edge flushes it): a killed run resumes after it
+        if not (len(ids) == len(vectors) == len(payloads)):
+            raise ValueError(f"upsert needs as many vectors ({len(vectors)}) and payloads ({len(payloads)}) as ids ({len(ids)})")
+        if ids:
+            self.backend.upsert(name, list(ids), vectors, list(payloads))
+
+    def update_vectors(self, name: str, ids: Sequence[str], vectors: Sequence[dict[str, Any]]) -> None:
+        """Replace (or add) the given named vectors of stored points; their other vectors stay."""
+        if ids:
+            self.backend.update_vectors(name, list(ids), [_lists(v) for v in vectors])
+
+    def set_payload(self, name: str, ids: Sequence[str], payload: dict[str, Any]) -> None:
+        """Set these payload keys on stored points (other keys stay)."""
+        if ids:
+            self.backend.set_payload(name, list(ids), payload)
 
     def delete(self, name: str, ids: Sequence[str]) -> None:
-        """Remove points by id (waits, like ``upsert``); ids not stored are ignored."""
-        from qdrant_client import models as m
-
+        """Remove points by id (durable, like ``upsert``); ids not stored are ignored."""
         if ids:
-            self.client.delete(name, points_selector=m.PointIdsList(points=list(ids)), wait=True)
+            self.backend.delete(name, list(ids))
 
-    def iter_points(self, name: str, with_vectors: bool | list[str] = False, batch: int = 256) -> Iterable[Any]:
-        offset = None
+    def iter_points(self, name: str, with_vectors: bool | list[str] = False, batch: int = 256, start: Any = None) -> Iterable[StoredPoint]:
+        """Every point (``.id``, ``.payload``, ``.vector``), page by page."""
+        yield from (p for page, _ in self.iter_pages(name, with_vectors, batch, start) for p in page)
+
+    def iter_pages(self, name: str, with_vectors: bool | list[str] = False, batch: int = 256, start: Any = None):
+        """``(points, next_offset)`` per page; ``next_offset`` resumes a scroll (None after the last page)."""
+        offset = start
         while True:
-            points, offset = self.client.scroll(name, limit=batch, offset=offset, with_payload=True, with_vectors=with_vectors)
-            yield from points
+            points, offset = self.backend.scroll(name, with_vectors, batch, offset)
+            yield points, offset
             if offset is None:
                 return
+
+    def ranked(self, name: str, queries: dict[str, np.ndarray], limit: int, where: dict[str, Any] | None = None,
+               exclude_ids: Iterable[str] = ()) -> dict[str, Ranked]:
+        """One ranked list ``(id, cosine, payload)`` per named vector, searched in one round trip."""
+        self._require_points(name)
+        qs = {k: _unit(v) for k, v in queries.items()}
+        return self.backend.ranked(name, qs, limit, where, [str(i) for i in exclude_ids])
 
     def search(
         self,
@@ -201,43 +282,40 @@ class QdrantStore:
         exclude_ids: Iterable[str] = (),
         where: dict[str, Any] | None = None,
     ) -> list[Hit]:
-        """Search several named vectors in one round trip and fuse the ranked lists.
+        """Search several named vectors and fuse the ranked lists.
 
-        ``where`` keeps only points whose payload matches: ``{"source": "coco"}``, or a list for any
-        of several values (``{"source": ["coco", "flickr"]}``).
+        RRF with equal weights runs in the engine where it can (Edge: prefetch per vector + RRF, one
+        query); weighted fusion, unequal weights and other engines fuse in Python (fusion.py), with the
+        same scores. ``where`` keeps only points whose payload matches: ``{"source": "coco"}``, or a
+        list for any of several values (``{"source": ["coco", "flickr"]}``).
         """
-        from qdrant_client import models as m
-
-        if not self.exists(name):
-            raise EmptyCollectionError(f"collection {name!r} does not exist at {self.location}; run `mmrag ingest` first")
-        if self.count(name) == 0:
-            raise EmptyCollectionError(f"collection {name!r} at {self.location} holds no points; run `mmrag ingest` first")
+        if fusion not in ("rrf", "weighted"):
+            raise ConfigError(f"unknown fusion method {fusion!r}; use 'rrf' or 'weighted'")
+        self._require_points(name)
+        weights = weights or {}
+        names = [k for k in queries if weights.get(k, 1.0) > 0]
+        qs = {k: _unit(queries[k]) for k in names}
+        per = max(candidates, limit)
         exclude = [str(i) for i in exclude_ids]
-        must = payload_conditions(where)
-        flt = None
-        if must or exclude:
-            flt = m.Filter(must=must or None, must_not=[m.HasIdCondition(has_id=exclude)] if exclude else None)
-        names = [k for k in queries if (weights or {}).get(k, 1.0) > 0]
-        requests = [
-            m.QueryRequest(query=np.asarray(queries[k], dtype=np.float32).tolist(), using=k, limit=max(candidates, limit), filter=flt, with_payload=True)
-            for k in names
-        ]
-        responses = self.client.query_batch_points(name, requests=requests)
-        ranked = {k: [(str(p.id), float(p.score), p.payload or {}) for p in r.points] for k, r in zip(names, responses)}
+        ws = {weights.get(k, 1.0) for k in names}
+        if fusion == "rrf" and len(names) > 1 and len(ws) == 1:
+            # ask for every candidate the prefetches can yield, then order ties by id as fuse() does
+            got = self.backend.fused_rrf(name, qs, per * len(names), per, rrf_k, where, exclude)
+            if got is not None:
+                w = ws.pop()
+                got.sort(key=lambda p: (-round(p.score, 9), p.id))
+                return [
+                    Hit.from_payload(p.id, w * p.score, p.payload, {k: float(np.dot(qs[k], p.vectors[k])) for k in names if k in p.vectors})
+                    for p in got[:limit]
+                ]
+        ranked = self.backend.ranked(name, qs, per, where, exclude)
         return fuse(ranked, limit=limit, weights=weights, method=fusion, rrf_k=rrf_k)
 
-
-def payload_conditions(where: dict[str, Any] | None) -> list[Any]:
-    """``{"key": value}`` / ``{"key": [v1, v2]}`` -> Qdrant match conditions (all must hold)."""
-    from qdrant_client import models as m
-
-    out = []
-    for key, value in (where or {}).items():
-        if isinstance(value, (list, tuple, set)):
-            out.append(m.FieldCondition(key=key, match=m.MatchAny(any=list(value))))
-        else:
-            out.append(m.FieldCondition(key=key, match=m.MatchValue(value=value)))
-    return out
+    def _require_points(self, name: str) -> None:
+        if not self.exists(name):
+            raise EmptyCollectionError(f"collection {name!r} does not exist at {self.location}; run `mmrag ingest` first")
+        if self.backend.count(name) == 0:
+            raise EmptyCollectionError(f"collection {name!r} at {self.location} holds no points; run `mmrag ingest` first")
 
 
 def collapse_roots(folders: Sequence[str | Path]) -> list[str]:
