@@ -1,28 +1,34 @@
-"""Search at scale: latency p50/p95 and recall@k against exact search, with and without a payload filter.
+"""The images collection at scale, engine by engine, through ``QdrantStore`` (the calls the app makes).
 
-Vectors are 512-d (the size of mmrag's semantic and caption vectors), clustered like real embeddings
-(seeded Gaussian mixture: 200 centres, each point a centre plus noise of the same scale); each point
-has payload ``source`` = one of 10 values, and the filtered case keeps one value (10% of points).
-Queries are fresh draws from the same mixture. Ground truth is exact cosine top-k computed by numpy;
-recall@k = share of those ids a backend returns.
+Each point carries the images collection's three named vectors at the default profile's sizes
+(visual 1280, semantic 512, caption 512; ``--dims`` to change) and a payload like an ingested
+image's (path, five captions, tags, source). Vectors are clustered like real embeddings (a seeded
+Gaussian mixture per named vector: 200 centres, each point a centre plus noise of the same scale);
+``source`` takes one of 10 values and the filtered case keeps one (10% of points). Queries are fresh
+draws from the same mixtures. Ground truth is exact cosine top-k by numpy.
 
-Backends (one table row per backend, size and case):
+Per engine and size, one row per query case:
 
-  local       qdrant-client local mode (``:memory:``), what mmrag uses without ``qdrant.url``: an
-              exact scan in Python/numpy, no HNSW, payload indexes ignored. Upload time and the
-              process memory it adds are measured, and extrapolated in a note below the table.
-  mmrag       the same local collection through ``QdrantStore.search`` (what the app calls: it also
-              checks that the collection exists and counts its points on every query).
-  local-disk  (--disk-sizes) local mode on disk: upload time only (it persists every batch to SQLite).
-  edge        qdrant-edge-py (Qdrant's Rust engine in-process, if installed): HNSW (m=16,
-              ef_construct=100) built in-process, a keyword index on ``source``; default hnsw_ef and
-              SearchParams(exact=True).
-  server      (--url) a Qdrant server: the same collection, HNSW and SearchParams(exact=True), after
-              waiting for the index to be built.
+  upload pts/s   ``QdrantStore.upsert`` in batches of ``--batch`` (Edge flushes each batch to disk)
+  optimize s     ``QdrantStore.optimize`` (Edge: builds HNSW for all three vectors, blocking; local: none)
+  reopen s       close, open a new store, count, first query (local mode reads every point back)
+  +RSS MiB       process memory added by the open collection; disk MiB: the store folder
+  p50/p95 ms     ``QdrantStore.search`` latency (it also checks the collection exists and counts it)
+  recall@k       against numpy's exact answer: for ``visual`` the exact cosine top-k; for the fused
+                 case exact per-vector top-``candidates`` lists fused by RRF (mmrag's formula)
 
-    python benchmarks/scale.py                        # local at 10k and 100k, edge at 10k (a few minutes on 1 core)
-    python benchmarks/scale.py --edge-sizes 10000,100000 --disk-sizes 10000
-    QDRANT_API_KEY=... python benchmarks/scale.py --url http://localhost:6333 --server-sizes 10000,100000,1000000
+Cases: ``visual`` (one 1280-d vector), ``visual source=s3`` (with the payload filter) and
+``visual+semantic RRF`` (two vectors fused; in the engine on Edge, in Python on local mode).
+
+Engines: ``edge`` (Qdrant Edge in a temp folder, the default store) and ``local`` (qdrant-client
+local mode in a temp folder, the default before Edge; capped by ``--local-max`` because it keeps
+every point in Python objects and scans in numpy). ``--url`` adds a server (API key from
+QDRANT_API_KEY). The end-to-end row ingests ``--e2e`` points through the ingestion pipeline's store
+side (``existing_ids`` + ``upsert`` per batch of the image encoder's batch size, then the run's close
+step, ``optimize``), with synthetic vectors in place of the encoders.
+
+    python benchmarks/scale.py                                   # 10k, 100k, 200k; local up to 100k
+    python benchmarks/scale.py --sizes 10000,118000 --local-max 10000 --e2e 20000
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import shutil
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -42,30 +49,45 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine_line, quiet_logs, summary, table  # noqa: E402
 
-DIM = 512
+DIMS = {"visual": 1280, "semantic": 512, "caption": 512}  # the default profile's images collection
 SOURCES = [f"s{i}" for i in range(10)]
 FILTER_VALUE = "s3"
-VECTOR = "semantic"  # the named vector the collection holds, as in mmrag's images collection
 CENTRES = 200
+COLLECTION = "images"
 
 
 # -- data ---------------------------------------------------------------------------------------
-def make_vectors(n: int, seed: int, centres: np.ndarray, chunk: int = 100_000) -> np.ndarray:
-    """``n`` points of the mixture, float32, in chunks so 1M points never need a float64 copy."""
-    rng = np.random.default_rng(seed)
-    out = np.empty((n, centres.shape[1]), np.float32)
+class Data:
+    """Vectors, payloads and ids for ``n`` points; the same seeds make smaller sets prefixes of larger ones."""
+
+    def __init__(self, n: int, dims: dict[str, int], queries: int) -> None:
+        self.n = n
+        self.vectors = {k: _mixture(n, d, seed=10 + i) for i, (k, d) in enumerate(dims.items())}
+        self.queries = {k: _mixture(queries, d, seed=10 + i, draw_seed=1000 + i) for i, (k, d) in enumerate(dims.items())}
+        self.source = np.array(SOURCES)[np.arange(n) % len(SOURCES)]
+        self.ids = [str(uuid.UUID(int=i + 1)) for i in range(n)]
+        self.index = {pid: i for i, pid in enumerate(self.ids)}
+
+    def payload(self, i: int) -> dict:
+        return {
+            "image_path": f"/data/coco/train2017/{i:012d}.jpg", "sha256": f"{i:064x}", "source": str(self.source[i]),
+            "captions": [f"caption {j} of image {i}: a person riding a bicycle down a city street" for j in range(5)],
+            "tags": ["mountain bike", "unicycle", "moped", "crash helmet", "tricycle"],
+        }
+
+
+def _mixture(n: int, dim: int, seed: int, draw_seed: int | None = None, chunk: int = 50_000) -> np.ndarray:
+    centres = np.random.default_rng(seed).normal(size=(CENTRES, dim)).astype(np.float32)
+    rng = np.random.default_rng(draw_seed if draw_seed is not None else seed + 7)
+    out = np.empty((n, dim), np.float32)
     for i in range(0, n, chunk):
         m = min(chunk, n - i)
-        out[i : i + m] = centres[rng.integers(0, len(centres), m)] + rng.normal(size=(m, centres.shape[1])).astype(np.float32)
+        out[i : i + m] = centres[rng.integers(0, CENTRES, m)] + rng.normal(size=(m, dim)).astype(np.float32)
     return out
 
 
-def sources_of(n: int) -> np.ndarray:
-    return np.array(SOURCES)[np.arange(n) % len(SOURCES)]
-
-
-def exact_topk(x: np.ndarray, queries: np.ndarray, k: int, mask: np.ndarray | None = None, chunk: int = 200_000) -> np.ndarray:
-    """Exact cosine top-k ids per query (numpy), optionally among ``mask`` only."""
+def exact_topk(x: np.ndarray, queries: np.ndarray, k: int, mask: np.ndarray | None = None, chunk: int = 50_000) -> np.ndarray:
+    """Exact cosine top-k indices per query (numpy), optionally among ``mask`` only."""
     qn = queries / np.linalg.norm(queries, axis=1, keepdims=True)
     best_s = np.full((len(queries), 0), -np.inf, np.float32)
     best_i = np.zeros((len(queries), 0), np.int64)
@@ -81,9 +103,20 @@ def exact_topk(x: np.ndarray, queries: np.ndarray, k: int, mask: np.ndarray | No
     return best_i
 
 
-def recall(got: list[list[int]], truth: np.ndarray) -> float:
-    k = truth.shape[1]
-    return float(np.mean([len(set(g[:k]) & set(t.tolist())) / k for g, t in zip(got, truth)]))
+def exact_rrf(lists: list[np.ndarray], k: int, rrf_k: int = 60) -> list[list[int]]:
+    """Per query: RRF (mmrag's formula, ranks from 1) over exact per-vector top lists, top k."""
+    out = []
+    for per_query in zip(*lists):
+        score: dict[int, float] = {}
+        for ranked in per_query:
+            for r, i in enumerate(ranked.tolist()):
+                score[i] = score.get(i, 0.0) + 1.0 / (rrf_k + r + 1)
+        out.append(sorted(score, key=lambda i: (-score[i], i))[:k])
+    return out
+
+
+def recall(got: list[list[int]], truth) -> float:
+    return float(np.mean([len(set(g[: len(t)]) & set(list(t))) / len(t) for g, t in zip(got, truth)]))
 
 
 def rss_mb() -> float:
@@ -91,235 +124,194 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-BUDGET_S = 30.0  # per row: slow rows (local mode with a filter at 100k) stop after this, with >= MIN_QUERIES
+def disk_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+
+
+BUDGET_S = 30.0  # per row: slow rows (local mode at 100k) stop after this, once they have MIN_QUERIES
 MIN_QUERIES = 5
 
 
-def timed_queries(fn, queries: np.ndarray) -> tuple[list[float], list[list[int]]]:
-    fn(queries[0])  # warm-up
-    lat, ids = [], []
+def timed_queries(fn, n: int) -> tuple[list[float], list[list[int]]]:
+    fn(0)  # warm-up
+    lat, got = [], []
     start = time.perf_counter()
-    for q in queries:
+    for qi in range(n):
         t0 = time.perf_counter()
-        ids.append(fn(q))
+        got.append(fn(qi))
         lat.append(time.perf_counter() - t0)
         if len(lat) >= MIN_QUERIES and time.perf_counter() - start > BUDGET_S:
             break
-    return lat, ids
+    return lat, got
 
 
-def row(backend, n, mode, case, upload_s, index_s, mem_mb, lat, got, truth):
-    s = summary([v * 1000 for v in lat])
-    return [backend, n, mode, case, upload_s, index_s, mem_mb, len(lat), s["p50"], s["p95"], recall(got, truth)]
-
-
-# -- backends -----------------------------------------------------------------------------------
-def qdrant_filter(m):
-    return m.Filter(must=[m.FieldCondition(key="source", match=m.MatchValue(value=FILTER_VALUE))])
-
-
-def bench_local(x, src, queries, truth, k, rows, notes):
-    from qdrant_client import models as m
-
+# -- one engine at one size ---------------------------------------------------------------------
+def settings_for(engine: str, folder: Path, url: str | None):
     from mmrag.config import QdrantSettings
-    from mmrag.retrieval.store import CollectionSpec, QdrantStore
 
-    n = len(x)
-    gc.collect()
-    before = rss_mb()
-    store = QdrantStore(QdrantSettings(url=None, path=":memory:", api_key=None))
-    spec = CollectionSpec("scale", vectors={VECTOR: DIM}, models={VECTOR: "synthetic"})
-    store.ensure_collection(spec)
-    t0 = time.perf_counter()
-    store.client.upload_collection("scale", vectors={VECTOR: x}, payload=({"source": s} for s in src), ids=range(n), batch_size=1024)
-    upload = time.perf_counter() - t0
-    gc.collect()
-    mem = rss_mb() - before
-    flt = qdrant_filter(m)
-
-    def q_raw(f):
-        return lambda q: [p.id for p in store.client.query_points("scale", query=q, using=VECTOR, limit=k, query_filter=f).points]
-
-    def q_store(where):
-        return lambda q: [int(h.id) for h in store.search("scale", {VECTOR: q}, limit=k, candidates=k, weights={VECTOR: 1.0}, where=where)]
-
-    p50 = {}
-    for case, f, where, t in (("none", None, None, truth["none"]), (f"source={FILTER_VALUE}", flt, {"source": FILTER_VALUE}, truth["filter"])):
-        lat, got = timed_queries(q_raw(f), queries)
-        rows.append(row("local :memory:", n, "exact scan", case, upload, float("nan"), mem, lat, got, t))
-        p50[case] = summary(lat)["p50"]
-        lat, got = timed_queries(q_store(where), queries[: max(MIN_QUERIES, len(queries) // 5)])
-        rows.append(row("mmrag QdrantStore.search", n, "exact scan", case, float("nan"), float("nan"), float("nan"), lat, got, t))
-    notes.append(f"local :memory: at {n}: {mem / n * 1024:.1f} KiB/point ({mem:.0f} MiB), upload {n / upload:.0f} points/s, "
-                 f"query p50 {p50['none'] * 1000:.0f} ms ({p50['none'] / n * 1e9:.0f} ns/point), "
-                 f"with the filter {p50[f'source={FILTER_VALUE}'] * 1000:.0f} ms (the filter is evaluated in Python per point)")
-    store.close()
+    if engine == "server":
+        return QdrantSettings(url=url, api_key=os.environ.get("QDRANT_API_KEY"), collection=COLLECTION)
+    return QdrantSettings(engine=engine, url=None, api_key=None, path=str(folder), collection=COLLECTION)
 
 
-def bench_disk(x, src, rows, notes):
-    from mmrag.config import QdrantSettings
-    from mmrag.retrieval.store import CollectionSpec, QdrantStore
+def spec(dims: dict[str, int]):
+    from mmrag.retrieval.store import CollectionSpec
 
-    n = len(x)
-    tmp = tempfile.mkdtemp(prefix="mmrag-scale-disk-")
-    try:
-        store = QdrantStore(QdrantSettings(url=None, path=tmp, api_key=None))
-        store.ensure_collection(CollectionSpec("scale", vectors={VECTOR: DIM}, models={VECTOR: "synthetic"}))
-        t0 = time.perf_counter()
-        store.client.upload_collection("scale", vectors={VECTOR: x}, payload=({"source": s} for s in src), ids=range(n), batch_size=1024)
-        upload = time.perf_counter() - t0
-        store.close()
-        size = sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file()) / 2**20
-        t0 = time.perf_counter()
-        store = QdrantStore(QdrantSettings(url=None, path=tmp, api_key=None))
-        store.count("scale")
-        reopen = time.perf_counter() - t0
-        store.close()
-        rows.append(["local on disk", n, "exact scan", "-", upload, float("nan"), float("nan"), 0, float("nan"), float("nan"), float("nan")])
-        notes.append(f"local on disk at {n}: upload {upload:.1f}s ({n / upload:.0f} points/s), {size:.0f} MiB on disk, reopen (loads every point) {reopen:.1f}s")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return CollectionSpec(COLLECTION, vectors=dict(dims), models={k: "synthetic" for k in dims})
 
 
-def bench_edge(x, src, queries, truth, k, rows, notes, threads: int):
-    import qdrant_edge as qe
+def bench_engine(engine: str, data: Data, k: int, batch: int, url: str | None, rows: list, notes: list) -> None:
+    from mmrag.retrieval.store import QdrantStore
 
-    n = len(x)
-    tmp = tempfile.mkdtemp(prefix="mmrag-scale-edge-")
+    n = data.n
+    tmp = Path(tempfile.mkdtemp(prefix=f"mmrag-scale-{engine}-"))
+    qs = settings_for(engine, tmp / "store", url)
+    store = QdrantStore(qs)
     try:
         gc.collect()
         before = rss_mb()
-        cfg = qe.EdgeConfig(
-            vectors={VECTOR: qe.EdgeVectorParams(size=DIM, distance=qe.Distance.Cosine)},
-            hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=1000, max_indexing_threads=threads),
-            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=1000),
-            max_search_threads=threads,
-        )
-        shard = qe.EdgeShard.create(str(Path(tmp) / "shard"), cfg)
+        if engine == "server":
+            store.drop(COLLECTION)
+        store.ensure_collection(spec({k2: v.shape[1] for k2, v in data.vectors.items()}))
         t0 = time.perf_counter()
-        for i in range(0, n, 2048):
-            pts = [qe.Point(j, {VECTOR: x[j].tolist()}, {"source": str(src[j])}) for j in range(i, min(n, i + 2048))]
-            shard.update(qe.UpdateOperation.upsert_points(pts))
-        shard.update(qe.UpdateOperation.create_field_index("source", qe.PayloadSchemaType.Keyword))
+        for i in range(0, n, batch):
+            j = min(n, i + batch)
+            store.upsert(COLLECTION, data.ids[i:j], {name: v[i:j] for name, v in data.vectors.items()}, [data.payload(x) for x in range(i, j)])
         upload = time.perf_counter() - t0
         t0 = time.perf_counter()
-        shard.optimize()  # builds the HNSW graph (blocking)
-        index = time.perf_counter() - t0
+        store.optimize(COLLECTION)
+        optimize = time.perf_counter() - t0
         gc.collect()
         mem = rss_mb() - before
-        flt = qe.Filter(must=[qe.FieldCondition(key="source", match=qe.MatchValue(value=FILTER_VALUE))])
-        for mode, params in (("HNSW", None), ("exact=True", qe.SearchParams(exact=True))):
-            for case, f, t in (("none", None, truth["none"]), (f"source={FILTER_VALUE}", flt, truth["filter"])):
-                def q(v, f=f, params=params):
-                    req = qe.QueryRequest(limit=k, query=qe.Query.Nearest(v.tolist(), using=VECTOR), filter=f, params=params)
-                    return [p.id for p in shard.query(req)]
+        reopen = float("nan")
+        if engine != "server":
+            store.close()
+            t0 = time.perf_counter()
+            store = QdrantStore(qs)
+            store.count(COLLECTION)
+            store.search(COLLECTION, {"visual": data.queries["visual"][0]}, limit=k, candidates=k, weights={"visual": 1.0})
+            reopen = time.perf_counter() - t0
+        disk = disk_mb(tmp) if engine != "server" else float("nan")
 
-                lat, got = timed_queries(q, queries)
-                rows.append(row("qdrant-edge (in-process)", n, mode, case, upload, index, mem, lat, got, t))
-        info = shard.info()
-        notes.append(f"qdrant-edge at {n}: {info.indexed_vectors_count} of {info.points_count} vectors indexed, "
-                     f"HNSW build {index:.1f}s with {threads or 'all'} thread(s), {mem:.0f} MiB added")
-        shard.close()
+        vis, sem = data.vectors["visual"], data.vectors["semantic"]
+        qv, qsem = data.queries["visual"], data.queries["semantic"]
+        nq = len(qv)
+        cand = 20
+        truth = {
+            "visual": exact_topk(vis, qv, k),
+            f"visual source={FILTER_VALUE}": exact_topk(vis, qv, k, mask=data.source == FILTER_VALUE),
+            "visual+semantic RRF": exact_rrf([exact_topk(vis, qv, cand), exact_topk(sem, qsem, cand)], k),
+        }
+
+        def one(where=None):
+            def q(i):
+                hits = store.search(COLLECTION, {"visual": qv[i]}, limit=k, candidates=k, weights={"visual": 1.0}, where=where)
+                return [data.index[h.id] for h in hits]
+            return q
+
+        def fused(i):
+            hits = store.search(COLLECTION, {"visual": qv[i], "semantic": qsem[i]}, limit=k, candidates=cand)
+            return [data.index[h.id] for h in hits]
+
+        cases = [("visual", one()), (f"visual source={FILTER_VALUE}", one({"source": FILTER_VALUE})), ("visual+semantic RRF", fused)]
+        for case, fn in cases:
+            lat, got = timed_queries(fn, nq)
+            s = summary([v * 1000 for v in lat])
+            rows.append([engine, n, case, n / upload, optimize, reopen, mem, disk, len(lat), s["p50"], s["p95"], recall(got, truth[case][: len(got)])])
+        if engine == "edge":
+            info = store.backend.info(COLLECTION)
+            notes.append(f"edge at {n}: {info['indexed_vectors']} of {3 * info['points']} vectors in HNSW, {info['segments']} segments, "
+                         f"payload indexes {info['payload_indexes']}")
+        if engine == "server":
+            store.drop(COLLECTION)
     finally:
+        store.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def bench_server(url, api_key, x, src, queries, truth, k, rows, notes, timeout_s: float):
-    from qdrant_client import QdrantClient
-    from qdrant_client import models as m
+def bench_e2e(data: Data, batch: int, rows: list, notes: list) -> None:
+    """The ingestion pipeline's store side on the default engine: per batch, which ids are stored, then
+    upsert the new ones (durable); at the end of the run, optimize (pipeline.close_run)."""
+    from mmrag.config import Settings
+    from mmrag.retrieval.store import QdrantStore
 
-    n = len(x)
-    client = QdrantClient(url=url, api_key=api_key, timeout=120)
-    name = f"mmrag_scale_{n}_{os.getpid()}"
+    n = data.n
+    tmp = Path(tempfile.mkdtemp(prefix="mmrag-scale-e2e-"))
     try:
-        client.create_collection(name, vectors_config={VECTOR: m.VectorParams(size=DIM, distance=m.Distance.COSINE)})
-        client.create_payload_index(name, "source", m.PayloadSchemaType.KEYWORD)
+        settings = Settings(home=tmp, qdrant={"url": None, "api_key": None})  # the default engine and folder under a fresh home
+        store = QdrantStore(settings.qdrant, home=settings.home)
+        store.ensure_collection(spec({k: v.shape[1] for k, v in data.vectors.items()}))
         t0 = time.perf_counter()
-        client.upload_collection(name, vectors={VECTOR: x}, payload=({"source": s} for s in src), ids=range(n), batch_size=1024, parallel=2, wait=True)
+        for i in range(0, n, batch):
+            j = min(n, i + batch)
+            stored = store.existing_ids(COLLECTION, data.ids[i:j])
+            new = [x for x in range(i, j) if data.ids[x] not in stored]
+            store.upsert(COLLECTION, [data.ids[x] for x in new], {name: v[new] for name, v in data.vectors.items()}, [data.payload(x) for x in new])
         upload = time.perf_counter() - t0
         t0 = time.perf_counter()
-        while True:  # the optimizer builds HNSW in the background: wait until every vector is indexed
-            info = client.get_collection(name)
-            if info.status == m.CollectionStatus.GREEN and (info.indexed_vectors_count or 0) >= n * 0.99:
-                break
-            if time.perf_counter() - t0 > timeout_s:
-                notes.append(f"server at {n}: index not finished after {timeout_s:.0f}s ({info.indexed_vectors_count} of {n} indexed)")
-                break
-            time.sleep(2)
-        index = time.perf_counter() - t0
-        flt = qdrant_filter(m)
-        for mode, params in (("HNSW", None), ("exact=True", m.SearchParams(exact=True))):
-            for case, f, t in (("none", None, truth["none"]), (f"source={FILTER_VALUE}", flt, truth["filter"])):
-                def q(v, f=f, params=params):
-                    return [p.id for p in client.query_points(name, query=v.tolist(), using=VECTOR, limit=k, query_filter=f, search_params=params).points]
-
-                lat, got = timed_queries(q, queries)
-                rows.append(row(f"server {url}", n, mode, case, upload, index, float("nan"), lat, got, t))
+        store.optimize(COLLECTION)
+        optimize = time.perf_counter() - t0
+        assert store.count(COLLECTION) == n
+        rows.append([f"{store.engine} (ingest store side, batch {batch})", n, "-", n / upload, optimize, float("nan"), float("nan"),
+                     disk_mb(tmp), 0, float("nan"), float("nan"), float("nan")])
+        notes.append(f"end-to-end at {n}: {store.engine} at {store.location}, {n / batch:.0f} batches of {batch}, "
+                     f"store side {upload:.1f}s + optimize {optimize:.1f}s = {(upload + optimize) / n * 1000:.2f} ms per image")
+        store.close()
     finally:
-        if client.collection_exists(name):
-            client.delete_collection(name)
-        client.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
 
-    def sizes(s: str) -> list[int]:
+    def ints(s: str) -> list[int]:
         return [int(v) for v in s.split(",") if v.strip()] if s else []
 
-    ap.add_argument("--sizes", type=sizes, default=[10_000, 100_000], help="local-mode sizes (default 10000,100000)")
-    ap.add_argument("--edge-sizes", type=sizes, default=[10_000], help="qdrant-edge HNSW sizes, '' to skip (default 10000)")
-    ap.add_argument("--disk-sizes", type=sizes, default=[], help="local on-disk upload sizes (default none)")
-    ap.add_argument("--url", help="a Qdrant server (API key from QDRANT_API_KEY)")
-    ap.add_argument("--server-sizes", type=sizes, default=[10_000, 100_000, 1_000_000], help="server sizes (default 10000,100000,1000000)")
-    ap.add_argument("--index-timeout", type=float, default=1800, help="seconds to wait for a server's HNSW build (default 1800)")
-    ap.add_argument("--queries", type=int, default=50, help="queries per case (default 50)")
+    ap.add_argument("--sizes", type=ints, default=[10_000, 100_000, 200_000], help="collection sizes (default 10000,100000,200000)")
+    ap.add_argument("--engines", default="edge,local", help="comma list of edge, local (default both)")
+    ap.add_argument("--local-max", type=int, default=100_000, help="largest size run on local mode (default 100000)")
+    ap.add_argument("--url", help="also a Qdrant server (API key from QDRANT_API_KEY)")
+    ap.add_argument("--e2e", type=int, default=20_000, help="points for the end-to-end ingestion row, 0 to skip (default 20000)")
+    ap.add_argument("--e2e-batch", type=int, default=16, help="ingestion batch (default 16, the image encoder's batch size)")
+    ap.add_argument("--batch", type=int, default=1024, help="upsert batch for the engine rows (default 1024)")
+    ap.add_argument("--dims", default=",".join(f"{k}={v}" for k, v in DIMS.items()), help="named vectors and sizes")
+    ap.add_argument("--queries", type=int, default=100, help="queries per case (default 100)")
     ap.add_argument("--k", type=int, default=10, help="top-k and recall@k (default 10)")
-    ap.add_argument("--threads", type=int, default=1, help="qdrant-edge indexing/search threads, 0 = all (default 1)")
     args = ap.parse_args(argv)
-    if args.queries < 2 or args.k < 1:
-        ap.error("--queries must be >= 2 and --k >= 1")
+    dims = {kv.split("=")[0]: int(kv.split("=")[1]) for kv in args.dims.split(",")}
+    if not {"visual", "semantic"} <= set(dims):
+        ap.error("--dims needs at least visual and semantic")
+    engines = [e for e in args.engines.split(",") if e]
+    if args.url:
+        engines.append("server")
     quiet_logs()
-
     print(machine_line())
-    all_sizes = sorted(set(args.sizes) | set(args.edge_sizes) | set(args.disk_sizes) | (set(args.server_sizes) if args.url else set()))
-    if not all_sizes:
-        ap.error("nothing to run")
-    try:
-        import qdrant_edge  # noqa: F401
-
-        have_edge = True
-    except ImportError:
-        have_edge = False
-        if args.edge_sizes:
-            print("qdrant-edge-py not installed (pip install qdrant-edge-py): no in-process HNSW rows")
-    centres = np.random.default_rng(0).normal(size=(CENTRES, DIM)).astype(np.float32)
-    queries = make_vectors(args.queries, seed=1, centres=centres)
     rows: list[list] = []
     notes: list[str] = []
-    for n in all_sizes:
+    for n in sorted(args.sizes):
         t0 = time.perf_counter()
-        x = make_vectors(n, seed=2, centres=centres)  # the same seed: smaller sets are prefixes of larger ones
-        src = sources_of(n)
-        truth = {"none": exact_topk(x, queries, args.k), "filter": exact_topk(x, queries, args.k, mask=src == FILTER_VALUE)}
-        print(f"{n} points: data + exact ground truth in {time.perf_counter() - t0:.1f}s", flush=True)
-        if n in args.sizes:
-            bench_local(x, src, queries, truth, args.k, rows, notes)
-        if n in args.disk_sizes:
-            bench_disk(x, src, rows, notes)
-        if n in args.edge_sizes and have_edge:
-            bench_edge(x, src, queries, truth, args.k, rows, notes, args.threads)
-        if args.url and n in args.server_sizes:
-            bench_server(args.url, os.environ.get("QDRANT_API_KEY"), x, src, queries, truth, args.k, rows, notes, args.index_timeout)
-        print(f"{n} points done in {time.perf_counter() - t0:.1f}s", flush=True)
-        del x, src, truth
+        data = Data(n, dims, args.queries)
+        print(f"{n} points: data in {time.perf_counter() - t0:.1f}s", flush=True)
+        for engine in engines:
+            if engine == "local" and n > args.local_max:
+                notes.append(f"local mode not run at {n} (--local-max {args.local_max})")
+                continue
+            t1 = time.perf_counter()
+            bench_engine(engine, data, args.k, args.batch, args.url, rows, notes)
+            print(f"  {engine} at {n} done in {time.perf_counter() - t1:.1f}s", flush=True)
+        del data
         gc.collect()
+    if args.e2e:
+        t1 = time.perf_counter()
+        bench_e2e(Data(args.e2e, dims, 2), args.e2e_batch, rows, notes)
+        print(f"  end-to-end at {args.e2e} done in {time.perf_counter() - t1:.1f}s", flush=True)
 
     print()
     print(table(
-        ["backend", "points", "search", "filter", "upload s", "index s", "+RSS MiB", "queries", "p50 ms", "p95 ms", f"recall@{args.k}"], rows,
-        title=f"{DIM}-d cosine, up to {args.queries} queries per row (a row stops after {BUDGET_S:.0f}s once it has {MIN_QUERIES}), "
-              f"filter keeps 10% of points; recall@{args.k} against numpy's exact top-{args.k} (time.perf_counter)",
+        ["engine", "points", "query", "upload pts/s", "optimize s", "reopen s", "+RSS MiB", "disk MiB", "queries", "p50 ms", "p95 ms", f"recall@{args.k}"],
+        rows,
+        title=f"images collection {dims}, cosine; up to {args.queries} queries per row (a row stops after {BUDGET_S:.0f}s once it has "
+              f"{MIN_QUERIES}); filter keeps 10%; recall against numpy's exact answer (time.perf_counter)",
     ))
     if notes:
         print()
