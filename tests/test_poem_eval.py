@@ -40,12 +40,13 @@ def test_judgements_file_loads_and_ids_are_poem_ids():
     from mmrag.evaluation.poem_eval import JUDGEMENTS, load_judgements, resolve_image
 
     js = load_judgements()
-    assert 12 <= len(js) <= 20
+    assert len(js) >= 30 and len({j.image for j in js}) == len(js)
+    assert sum(2 in j.poems.values() for j in js) >= 13  # the nature photos have poems that fit well
     raw = json.loads(JUDGEMENTS.read_text(encoding="utf-8"))
     excerpt = {(p.title, p.author, p.text): p.id for p in iter_poems(DATA, "default")}
     for item, j in zip(raw["images"], js):
         assert resolve_image(j.image).is_file(), j.image
-        assert j.poems and set(j.poems.values()) <= {1, 2} and 2 in j.poems.values()
+        assert j.poems and set(j.poems.values()) <= {1, 2}
         for p in item["poems"]:
             # the id is the poem's point id (uuid5 of title + author + lines), recomputed from the stored poem
             poem = Poem(p["title"], p["author"], "", p["collection"], p["lines"])
