@@ -7,6 +7,7 @@ ones drive the packaged GGUF through llama.cpp (a few LLM calls each).
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -16,7 +17,7 @@ from mmrag.ingestion.sources import bundled_kb
 from mmrag.retrieval.text_retriever import TextRetriever
 from mmrag.schema import CAPTION, SEMANTIC, Hit
 from mmrag.search.questioner import FAMILY_QUESTIONS, fallback_question, splitting_words, why_rejected
-from mmrag.search.rewriter import DialogueRewriter, concatenate
+from mmrag.search.rewriter import clean_rewrite, concatenate
 from mmrag.search.session import RoundResult, SearchSession, SessionFormatError, Turn
 from mmrag.search.text import content_words, families
 
@@ -198,9 +199,15 @@ def test_the_rewriters_output_is_what_is_searched(kb_app):
     assert not rewrite.fallback and rewrite.query
     assert engine.retriever.last_query == engine.session.latest.query == rewrite.query
     assert rewrite.query != concatenate(engine.session.description, engine.session.turns)
-    # Independently, the same dialogue rewritten again (greedy decoding) gives the searched query.
-    assert DialogueRewriter(kb_app.llm).rewrite(engine.session.description, engine.session.turns).query == rewrite.query
-    assert any(w in content_words(rewrite.query) for w in ("motorbike", "motorcycle", "red", "black"))
+    # The searched query is the model's own reply, cleaned, plus only the answers it dropped. Greedy
+    # llama.cpp text differs across CPUs and prompt-cache reuse, so a second rewrite is not compared.
+    said = clean_rewrite(rewrite.raw)
+    assert said and rewrite.query.startswith(said.rstrip(" ."))
+    assert all(answer in rewrite.query for answer in rewrite.repaired)
+    assert "\n" not in rewrite.query and "?" not in said  # one line, a statement rather than the question
+    assert len(re.findall(r"[.!?](?:\s|$)", said.rstrip(" .!?"))) == 0, said  # the model wrote one sentence
+    words = content_words(rewrite.query)
+    assert words & {"motorbike", "motorcycle"} and {"red", "black"} <= words  # the user's answer reached the search
 
 
 @pytest.mark.slow

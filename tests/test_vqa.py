@@ -197,12 +197,17 @@ def test_ask_end_to_end(easy_kb_app):
     assert r.answer in ("yes", "no") or r.answer == clean_answer(r.raw_output, ex.question)
     assert set(r.timings) >= {"encode", "retrieve", "prompt", "generate", "total"}
     color = next(e for e in easy_vqa_questions("test", limit=20) if e.question_type == "color")
-    a = easy_kb_app.ask(color.image_path, color.question).answer
+    rc = easy_kb_app.ask(color.image_path, color.question)
+    a = rc.answer
     assert a and a == a.lower() and a[-1].isalnum() and len(a.split()) <= 4
     assert r.to_dict()["neighbours"][0]["captions"] == r.neighbours[0].captions
     assert isinstance(easy_kb_app.ask_engine, BaseQueryEngine)
     resp = easy_kb_app.ask_engine.query(QueryBundle(query_str=color.question, image_path=color.image_path))
-    assert resp.response == a and resp.source_nodes  # greedy decoding: the same answer both ways
+    # The same retrieval and prompt both ways; the two answers are separate llama.cpp generations, which
+    # need not be identical (prompt-cache reuse changes greedy output), so each is checked on its own.
+    assert resp.source_nodes and resp.metadata["prompt"] == rc.prompt
+    got = resp.response
+    assert got and got == got.lower() and got[-1].isalnum() and len(got.split()) <= 4
 
 
 def test_ask_bad_inputs(make_app, tmp_path):
