@@ -87,17 +87,17 @@ class ImageEncoderSettings(BaseModel):
     kind: Literal["efficientnet_conse", "open_clip", "hf_clip"] = "efficientnet_conse"
     model: str = "efficientnet-lite0"  # open_clip architecture name, or HF id / directory
     pretrained: str | None = None  # open_clip: tag or checkpoint path
-    conse_top_k: int = 10  # ImageNet classes mixed into the ConSE semantic vector
-    tags_top_k: int = 5  # visual tags handed to prompts
-    batch_size: int = 16
+    conse_top_k: int = Field(10, ge=1)  # ImageNet classes mixed into the ConSE semantic vector
+    tags_top_k: int = Field(5, ge=0)  # visual tags handed to prompts (0: none)
+    batch_size: int = Field(16, ge=1)
     device: str = "cpu"
 
 
 class TextEncoderSettings(BaseModel):
     kind: Literal["use", "e5", "sentence_transformers"] = "use"
     model: str = "use-m3"  # sentence_transformers: HF id or directory
-    threads: int = 2
-    batch_size: int = 64
+    threads: int = Field(2, ge=1)
+    batch_size: int = Field(64, ge=1)
     device: str = "cpu"
 
 
@@ -109,14 +109,14 @@ class LoraSettings(BaseModel):
 
 class GeneratorSettings(BaseModel):
     backend: Literal["llama_cpp", "transformers", "openai"] = "llama_cpp"
-    # llama_cpp: a packaged name (qwen2.5-0.5b-instruct, smollm2-135m-instruct) or a .gguf path;
+    # llama_cpp: a packaged name (qwen2.5-coder-0.5b-instruct, smollm2-135m-instruct) or a .gguf path;
     # transformers: HF id or directory; openai: the model name the server serves.
-    model: str = "qwen2.5-0.5b-instruct"
+    model: str = "qwen2.5-coder-0.5b-instruct"
     task: Literal["auto", "causal", "seq2seq"] = "auto"
-    max_new_tokens: int = 60
-    temperature: float = 0.0
-    n_ctx: int = 2048
-    threads: int | None = None
+    max_new_tokens: int = Field(60, ge=1)
+    temperature: float = Field(0.0, ge=0.0)
+    n_ctx: int = Field(2048, ge=64)  # a prompt alone is ~200 tokens
+    threads: int | None = Field(None, ge=1)
     seed: int = 0
     device: str = "cpu"
     # openai: an OpenAI-compatible server (vLLM, llama.cpp server). The key is read from the
@@ -129,10 +129,10 @@ class GeneratorSettings(BaseModel):
 
 
 class RetrievalSettings(BaseModel):
-    top_k: int = 5
-    candidates: int = 20  # per named vector, before fusion
+    top_k: int = Field(5, ge=1)
+    candidates: int = Field(20, ge=1)  # per named vector, before fusion
     fusion: Literal["rrf", "weighted"] = "rrf"
-    rrf_k: int = 60
+    rrf_k: int = Field(60, ge=0)  # RRF score 1 / (rrf_k + rank), rank from 1
     weights: dict[str, float] = {"visual": 1.0, "semantic": 1.0}
 
 
@@ -165,7 +165,7 @@ class PoemSettings(BaseModel):
     top_k: int = Field(5, ge=1)  # candidates shown after reranking
     candidates: int = Field(100, ge=1)  # per route, before hubness correction and fusion
     fusion: Literal["rrf", "weighted"] = "rrf"
-    rrf_k: int = 60
+    rrf_k: int = Field(60, ge=0)
     # routes: poem / translation vectors, and imagery (lexicon terms in the poem's lines); docs/poems.md
     weights: dict[str, float] = {"poem": 1.0, "translation": 1.0, "imagery": 3.0}
     # per-poem hubness correction of the vector routes against a query bank (docs/poems.md)
@@ -241,17 +241,16 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        yaml_path = (
-            settings_cls.model_config.get("yaml_file")
-            or os.environ.get("MMRAG_CONFIG")
-            or ("mmrag.yaml" if Path("mmrag.yaml").exists() else None)
-        )
+        yaml_path = yaml_file_in_use(settings_cls)
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if yaml_path:
             if not Path(yaml_path).exists():
                 from mmrag.errors import ConfigError
 
                 raise ConfigError(f"config file {str(yaml_path)!r} does not exist")
+            from mmrag.config_errors import check_yaml_file
+
+            check_yaml_file(yaml_path)  # a parse error names the file and line, not a 98-line traceback
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_path))
         return tuple(sources)
 
@@ -266,12 +265,37 @@ class Settings(BaseSettings):
         return self.qdrant.location(self.home)
 
 
+def yaml_file_in_use(settings_cls: type[BaseSettings]) -> str | None:
+    """The YAML file settings are read from: an explicit one, else $MMRAG_CONFIG, else ./mmrag.yaml if present."""
+    return (
+        settings_cls.model_config.get("yaml_file")
+        or os.environ.get("MMRAG_CONFIG")
+        or ("mmrag.yaml" if Path("mmrag.yaml").exists() else None)
+    )
+
+
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
-    """Build settings, optionally from an explicit YAML file, with keyword overrides on top."""
-    if config_file is None:
-        return Settings(**overrides)
+    """Build settings, optionally from an explicit YAML file, with keyword overrides on top.
 
-    class _FromFile(Settings):
-        model_config = SettingsConfigDict(**{**Settings.model_config, "yaml_file": str(config_file)})
+    A bad value is a ``ConfigError`` naming the dotted key, the value and its source (argument,
+    environment variable or YAML file and line).
+    """
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
-    return _FromFile(**overrides)
+    from mmrag.config_errors import explain_settings_error, explain_validation
+    from mmrag.errors import ConfigError
+
+    cls: type[Settings] = Settings
+    if config_file is not None:
+
+        class _FromFile(Settings):
+            model_config = SettingsConfigDict(**{**Settings.model_config, "yaml_file": str(config_file)})
+
+        cls = _FromFile
+    try:
+        return cls(**overrides)
+    except ValidationError as e:
+        raise ConfigError(explain_validation(e.errors(), overrides, yaml_file_in_use(cls))) from e
+    except SettingsError as e:
+        raise ConfigError(explain_settings_error(str(e))) from e

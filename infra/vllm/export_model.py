@@ -6,7 +6,7 @@ are the same model the llama.cpp backend runs (up to Q4 -> float rounding). Run 
 venv (needs transformers, gguf and torch), not vLLM's:
 
     .venv/bin/python infra/vllm/export_model.py smollm2-135m-instruct /tmp/vllm-models/smollm2
-    .venv/bin/python infra/vllm/export_model.py qwen2.5-0.5b-instruct /tmp/vllm-models/qwen   # ~2 min, ~2 GB
+    .venv/bin/python infra/vllm/export_model.py qwen2.5-coder-0.5b-instruct /tmp/vllm-models/qwen   # ~2 min, ~2 GB
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def main() -> None:
     from mmrag.config import Settings
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("model", help="packaged name (smollm2-135m-instruct, qwen2.5-0.5b-instruct) or a .gguf path")
+    ap.add_argument("model", help="packaged name (smollm2-135m-instruct, qwen2.5-coder-0.5b-instruct) or a .gguf path")
     ap.add_argument("out_dir", type=Path)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -11,7 +11,8 @@ import sys
 
 import typer
 
-from mmrag.cli._common import err, global_options
+from mmrag.cli._common import err, fail, global_options
+from mmrag.errors import MMRagError
 
 COMMAND_MODULES = ["caption", "ingest", "info", "ui", "datasets", "finetune", "eval", "poem", "data", "search", "ask", "vlm", "eval_poem", "store"]
 
@@ -33,6 +34,8 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted; stored batches are kept, re-run to resume")
         sys.exit(130)
+    except MMRagError as e:  # e.g. a bad setting met outside a command's own handler: one line, no traceback
+        raise SystemExit(fail(e).exit_code) from None
 
 
 __all__ = ["app", "main"]

