@@ -24,7 +24,7 @@ class State:
 def global_options(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML settings file (default: $MMRAG_CONFIG or ./mmrag.yaml)."),
     profile: Optional[str] = typer.Option(None, help="Model profile: offline (packaged models, default) or hub."),
-    qdrant_path: Optional[str] = typer.Option(None, help="Local Qdrant folder, or :memory:."),
+    qdrant_path: Optional[str] = typer.Option(None, help="Store folder (Qdrant Edge unless qdrant.engine is local), or :memory: (local mode in RAM)."),
     qdrant_url: Optional[str] = typer.Option(None, help="Qdrant server URL (API key from QDRANT_API_KEY)."),
     collection: Optional[str] = typer.Option(None, help="Images collection name."),
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v for info logs, -vv for debug."),
