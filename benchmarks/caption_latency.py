@@ -8,9 +8,14 @@ round-robin ``--n`` times. Reports p50 / p95 / mean of the total and of each sta
 (kept by a pass-through wrapper around ``create_chat_completion``, a dict copy) and its perf
 counters (prefill vs decode), read after each call.
 
-    python benchmarks/caption_latency.py                       # 12 captions, packaged Qwen2.5-0.5B
+    python benchmarks/caption_latency.py                       # 12 captions, packaged Qwen2.5-Coder-0.5B
     python benchmarks/caption_latency.py --model smollm2-135m-instruct --n 20
     python benchmarks/caption_latency.py --model /path/to/model.gguf
+
+Side by side in the same run (``--compare``, on by default), interleaved photo by photo so load on
+the machine hits every row alike: the job as shipped (facts + generation + verified candidates),
+the same without verification, and the previous release's caption step (its longer prompt with
+five neighbours x two captions and "new photo" wording, no facts, no verification).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine_line, quiet_logs, summary, table, temp_app, timed  # noqa: E402
 
-STAGES = ("encode", "retrieve", "prompt", "generate", "total")
+STAGES = ("encode", "retrieve", "facts", "prompt", "generate", "verify", "total")
 
 
 def query_photos() -> list[Path]:
@@ -64,6 +69,46 @@ class _Perf:
         return {"prefill_ms": d.t_p_eval_ms, "prefill_tokens": d.n_p_eval, "decode_ms": d.t_eval_ms, "decode_tokens": d.n_eval}
 
 
+PREVIOUS_PROMPT = (
+    "Here are captions of photos that look similar to a new photo:\n"
+    "{context}\n"
+    "An image classifier sees in the new photo (it may be wrong): {tags}.\n\n"
+    "Write a caption for the new photo in one sentence, like the captions above."
+)
+PREVIOUS_SYSTEM = "You caption photos. Answer with one short descriptive sentence and nothing else."
+
+
+def compare_modes(app, photos: list[Path], args) -> list[list]:
+    """Total / generate / verify p50 of three engines on the same photos, interleaved."""
+    from llama_index.core.prompts import PromptTemplate
+
+    from mmrag.config import GroundingSettings
+    from mmrag.generation.caption_engine import CaptionQueryEngine
+
+    g = app.settings.grounding
+    previous = CaptionQueryEngine(app.retriever, app.llm, prompt_neighbours=5, grounding=GroundingSettings(verify=False))
+    previous.update_prompts({"caption": PromptTemplate(PREVIOUS_PROMPT)})
+    previous.system_prompt = PREVIOUS_SYSTEM
+    modes = {
+        "job (facts + verified candidates)": app.caption_engine,
+        "job without verification": CaptionQueryEngine(app.retriever, app.llm, grounding=g.model_copy(update={"verify": False})),
+        "previous release (long prompt, no facts, no verification)": previous,
+    }
+    times: dict[str, dict[str, list[float]]] = {m: {"total": [], "generate": [], "verify": []} for m in modes}
+    for i in range(args.n):
+        photo = photos[i % len(photos)]
+        for name, engine in modes.items():
+            t = engine.caption(photo, top_k=args.top_k).timings
+            for k in times[name]:
+                times[name][k].append(t.get(k, 0.0))
+    base = summary(times["previous release (long prompt, no facts, no verification)"]["total"])["p50"]
+    rows = []
+    for name, t in times.items():
+        p50 = summary(t["total"])["p50"]
+        rows.append([name, p50 * 1e3, summary(t["total"])["p95"] * 1e3, summary(t["generate"])["p50"] * 1e3, summary(t["verify"])["p50"] * 1e3, p50 / base])
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
     ap.add_argument("--n", type=int, default=12, help="captions to time, round-robin over the query photos (default 12)")
@@ -72,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: all CPUs)")
     ap.add_argument("--top-k", type=int, default=None, help="neighbours retrieved per caption (default: the configured one)")
     ap.add_argument("--show", action="store_true", help="print every caption")
+    ap.add_argument("--no-compare", dest="compare", action="store_false", help="time only the job as configured (no side-by-side rows)")
     args = ap.parse_args(argv)
     if args.n < 1:
         ap.error("--n must be >= 1")
@@ -133,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.show:
                 print(f"  [{i + 1:>2}] {photo.name}: {res.caption}")
         llama.create_chat_completion = orig_chat
+        compare_rows = compare_modes(app, photos, args) if args.compare else []
         model_name = Path(app.llm.model_path).name
         threads = app.llm.n_threads
         app.close()
@@ -149,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append([s, st["p50"] * 1e3, st["p95"] * 1e3, st["mean"] * 1e3, st["min"] * 1e3, st["max"] * 1e3])
     other = [t - sum(stage_vals[s][i] for s in STAGES[:-1]) for i, t in enumerate(stage_vals["total"])]
     st = summary(other)
-    rows.insert(4, ["(image load + rest)", st["p50"] * 1e3, st["p95"] * 1e3, st["mean"] * 1e3, st["min"] * 1e3, st["max"] * 1e3])
+    rows.insert(len(STAGES) - 1, ["(image load + rest)", st["p50"] * 1e3, st["p95"] * 1e3, st["mean"] * 1e3, st["min"] * 1e3, st["max"] * 1e3])
     st = summary(walls)
     rows.append(["app.caption wall", st["p50"] * 1e3, st["p95"] * 1e3, st["mean"] * 1e3, st["min"] * 1e3, st["max"] * 1e3])
     print(table(["stage (ms)", "p50", "p95", "mean", "min", "max"], rows,
@@ -177,6 +224,10 @@ def main(argv: list[str] | None = None) -> int:
             ]
         print()
         print(table(["generator", "p50", "mean"], trows, title="tokens (llama.cpp usage block and perf counters)"))
+    if compare_rows:
+        print()
+        print(table(["row (ms)", "total p50", "total p95", "generate p50", "verify p50", "p50 / previous"], compare_rows,
+                    title=f"side by side, interleaved per photo ({args.n} captions each)"))
     print()
     print(f"warm-up caption of {warm_photo.name}: {first.caption!r}")
     for name in sorted({n for n, _ in captions}):

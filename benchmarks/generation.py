@@ -43,7 +43,7 @@ Call = Callable[[list[dict[str, str]]], tuple[str, int]]  # messages -> (text, c
 def caption_prompts(app, n: int) -> list[list[dict[str, str]]]:
     from importlib import resources
 
-    from mmrag.generation.caption_engine import as_image
+    from mmrag.images import as_image
     from mmrag.generation.prompts import CAPTION_PROMPT, CAPTION_SYSTEM, caption_context, format_tags
 
     app.ensure_knowledge_base(progress=False)

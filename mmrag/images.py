@@ -14,6 +14,7 @@ import logging
 import stat
 import warnings
 from pathlib import Path
+from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -137,3 +138,15 @@ def load_image(
 ) -> Image.Image:
     """Read and decode one image file; raise ImageLoadError naming the path on any failure."""
     return decode_image(read_bytes(path, max_bytes=max_bytes), where=path, max_pixels=max_pixels)
+
+
+ImageInput = Union[str, Path, bytes, Image.Image]
+
+
+def as_image(image: ImageInput) -> Image.Image:
+    """Accept a path, raw bytes or a PIL image; always return a safe, loaded RGB image."""
+    if isinstance(image, Image.Image):
+        return image if image.mode == "RGB" else image.convert("RGB")
+    if isinstance(image, (bytes, bytearray)):
+        return decode_image(bytes(image))
+    return load_image(Path(image))

@@ -78,8 +78,10 @@ class CaptionResult:
     neighbours: list[Hit]
     tags: list[str]
     prompt: str
-    timings: dict[str, float]  # seconds per stage: encode, retrieve, prompt, generate, total
+    timings: dict[str, float]  # seconds per stage: encode, retrieve, facts, prompt, generate, verify, total
     raw_output: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)  # VisualFacts.to_dict(): what the pixels show
+    candidates: list[dict[str, Any]] = field(default_factory=list)  # every candidate, its scores, why rejected
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

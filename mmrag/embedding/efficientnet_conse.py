@@ -150,4 +150,5 @@ class EfficientNetConSEEncoder:
             w = probs[row, idx[:k]]
             semantic[row] = (w / w.sum()) @ self._class_vecs[idx[:k]]
         tags = [[self._classes[j] for j in idx[: self.tags_top_k]] for idx in top]
-        return ImageEmbeddings(visual=l2_normalise(feats), semantic=l2_normalise(semantic), tags=tags)
+        tag_scores = [[round(float(probs[row, j]), 4) for j in idx[: self.tags_top_k]] for row, idx in enumerate(top)]
+        return ImageEmbeddings(visual=l2_normalise(feats), semantic=l2_normalise(semantic), tags=tags, tag_scores=tag_scores)

@@ -21,12 +21,15 @@ class ImageEmbeddings:
     visual:   (N, visual_dim) L2-normalised, the encoder's own space (image -> image).
     semantic: (N, semantic_dim) L2-normalised, in the space of ``semantic_text_encoder``
               so that text queries can find images.
-    tags:     N lists of short labels ("visual tags") for prompts.
+    tags:     N lists of short labels ("visual tags") for prompts, most likely first.
+    tag_scores: N lists of the tags' confidences (class probabilities), when the encoder has them;
+              empty when it does not (CLIP zero-shot tags), and then every tag counts as confident.
     """
 
     visual: np.ndarray
     semantic: np.ndarray
     tags: list[list[str]] = field(default_factory=list)
+    tag_scores: list[list[float]] = field(default_factory=list)
 
 
 @runtime_checkable

@@ -4,9 +4,8 @@ image -> similar knowledge-base images -> their captions + visual tags + the que
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from llama_index.core.base.base_query_engine import BaseQueryEngine
@@ -14,9 +13,11 @@ from llama_index.core.base.response.schema import Response
 from llama_index.core.llms import LLM, ChatMessage, MessageRole
 from llama_index.core.schema import QueryBundle
 
+from mmrag.config import GroundingSettings
 from mmrag.errors import MMRagError
-from mmrag.generation.ask_prompts import ASK_PROMPT, ASK_SYSTEM, build_ask_prompt, clean_answer
-from mmrag.generation.caption_engine import ImageInput, as_image
+from mmrag.generation.ask_prompts import ASK_PROMPT, ASK_SYSTEM, MAX_QUESTION_CHARS, build_ask_prompt, clean_answer, is_yes_no_question
+from mmrag.generation.grounded_answers import answer_from_facts, supported_by
+from mmrag.images import ImageInput, as_image
 from mmrag.retrieval.image_retriever import ImageRetriever, hit_to_node
 from mmrag.schema import Hit
 
@@ -31,6 +32,15 @@ class EmptyQuestionError(MMRagError):
         self.question = question
 
 
+class QuestionTooLongError(MMRagError):
+    """The question would not fit the generator's context beside what was retrieved."""
+
+    def __init__(self, question: str, limit: int = MAX_QUESTION_CHARS) -> None:
+        super().__init__(f"the question is {len(question)} characters long; ask in at most {limit} (it starts {question[:60]!r})")
+        self.length = len(question)
+        self.limit = limit
+
+
 @dataclass
 class AskResult:
     """What ``ask(image, question)`` returns: the answer and how it was made."""
@@ -40,8 +50,10 @@ class AskResult:
     neighbours: list[Hit]
     tags: list[str]
     prompt: str
-    timings: dict[str, float]  # seconds: encode, retrieve, prompt, generate, total
+    timings: dict[str, float]  # seconds: encode, retrieve, facts, prompt, generate, total
     raw_output: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)  # VisualFacts.to_dict(): what the pixels show
+    answered_by: str = "generator"  # "facts" (read from the pixels), "generator", or "generator+evidence"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -55,39 +67,71 @@ class AskQueryEngine(BaseQueryEngine):
     ``response`` is the answer and ``source_nodes`` the retrieved images.
     """
 
-    def __init__(self, retriever: ImageRetriever, llm: LLM, per_image_captions: int = 2, max_tokens: int = ANSWER_MAX_TOKENS, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        retriever: ImageRetriever,
+        llm: LLM,
+        per_image_captions: int = 2,
+        max_tokens: int = ANSWER_MAX_TOKENS,
+        grounding: GroundingSettings | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(callback_manager=kwargs.pop("callback_manager", None))
         self.retriever = retriever
         self.llm = llm
         self.per_image_captions = per_image_captions
         self.max_tokens = max_tokens
+        self.grounding = grounding or GroundingSettings()
+        self.prompts = {"ask": ASK_PROMPT}
+        self.system_prompt = ASK_SYSTEM
 
     def _get_prompt_modules(self) -> dict:
         return {}
 
     def _get_prompts(self) -> dict:
-        return {"ask": ASK_PROMPT}
+        return dict(self.prompts)
 
-    def _update_prompts(self, prompts: dict) -> None:  # the template is a module constant; nothing to update
-        pass
+    def _update_prompts(self, prompts: dict) -> None:
+        for key, template in prompts.items():
+            if key not in self.prompts:
+                raise KeyError(f"unknown prompt {key!r}; this engine has {sorted(self.prompts)}")
+            self.prompts[key] = template
 
     def ask(self, image: ImageInput, question: str, top_k: int | None = None, exclude_ids: tuple[str, ...] = ()) -> AskResult:
         if not isinstance(question, str) or not question.strip():
             raise EmptyQuestionError(question)
+        question = " ".join(question.split())
+        if len(question) > MAX_QUESTION_CHARS:
+            raise QuestionTooLongError(question)
         t0 = time.perf_counter()
         img = as_image(image)
         search = self.retriever.search_image(img, top_k=top_k, exclude_ids=exclude_ids)
         t1 = time.perf_counter()
-        prompt = build_ask_prompt(question, search.hits, search.tags, self.per_image_captions)
+        g = self.grounding
+        yes_no = is_yes_no_question(question)
+        facts = search.facts.to_dict() if search.facts else {}
+        # neighbours' captions count only when the neighbour is close: a far one describes another scene
+        close = [h for h in search.hits if h.scores.get("visual", h.score) >= g.close_neighbour]
+        prompt = build_ask_prompt(question, close, search.tags, self.per_image_captions, search.facts, self.prompts["ask"])
         t2 = time.perf_counter()
-        messages = [ChatMessage(role=MessageRole.SYSTEM, content=ASK_SYSTEM), ChatMessage(role=MessageRole.USER, content=prompt)]
+        direct = answer_from_facts(question, search.facts, yes_no) if g.answer_from_facts else None
+        if direct is not None:
+            timings = {**search.timings, "prompt": t2 - t1, "generate": 0.0, "total": time.perf_counter() - t0}
+            return AskResult(question, direct, search.hits, search.tags, prompt, timings, "", facts, "facts")
+        messages = [ChatMessage(role=MessageRole.SYSTEM, content=self.system_prompt), ChatMessage(role=MessageRole.USER, content=prompt)]
         # Our llama.cpp / transformers backends take a per-call budget; OpenAI-compatible clients would send an
         # unknown "max_new_tokens" field to the server, so they keep their configured max_tokens.
         budget = {"max_new_tokens": self.max_tokens} if hasattr(self.llm, "max_new_tokens") else {}
         raw = self.llm.chat(messages, **budget).message.content or ""
         t3 = time.perf_counter()
+        answer, by = clean_answer(raw, question), "generator"
+        if yes_no and answer in ("yes", "no") and g.answer_from_facts:
+            # the small generator says "yes" to what it cannot know: yes needs a tag or a close caption naming it
+            evidence = supported_by(question, search.tags, close)
+            if evidence != (answer == "yes"):
+                answer, by = ("yes" if evidence else "no"), "generator+evidence"
         timings = {**search.timings, "prompt": t2 - t1, "generate": t3 - t2, "total": t3 - t0}
-        return AskResult(question.strip(), clean_answer(raw, question), search.hits, search.tags, prompt, timings, raw)
+        return AskResult(question, answer, search.hits, search.tags, prompt, timings, raw, facts, by)
 
     def _query(self, query_bundle: QueryBundle) -> Response:
         if not query_bundle.image_path:
@@ -96,12 +140,9 @@ class AskQueryEngine(BaseQueryEngine):
         return Response(
             response=result.answer,
             source_nodes=[hit_to_node(h) for h in result.neighbours],
-            metadata={"tags": result.tags, "prompt": result.prompt, "timings": result.timings, "raw_output": result.raw_output},
+            metadata={"tags": result.tags, "facts": result.facts, "answered_by": result.answered_by, "prompt": result.prompt, "timings": result.timings, "raw_output": result.raw_output},
         )
 
     async def _aquery(self, query_bundle: QueryBundle) -> Response:
         return self._query(query_bundle)
 
-
-def result_json(result: AskResult) -> str:
-    return json.dumps(result.to_dict(), ensure_ascii=False)

@@ -6,21 +6,22 @@ import re
 
 from llama_index.core.prompts import PromptTemplate
 
-from mmrag.generation.prompts import caption_context, format_tags
+from mmrag.generation.prompts import caption_context, facts_line
 from mmrag.schema import Hit
 
 ASK_SYSTEM = (
-    "You answer questions about a photo you cannot see, using captions of similar photos and an image "
-    "classifier's tags. Reply with a single word or a very short phrase and nothing else."
+    "You answer questions about a photo from what is known about it: its colours, what it may show, "
+    "and captions of very similar photos. Reply with a single word or a very short phrase and nothing else."
 )
 
 ASK_PROMPT = PromptTemplate(
-    "Captions of photos that look similar to the photo:\n"
+    "Captions of very similar photos:\n"
     "{context}\n"
-    "An image classifier sees in the photo (it may be wrong): {tags}.\n\n"
+    "{facts}\n\n"
     "Question about the photo: {question}\n"
     "{instruction}"
 )
+MAX_QUESTION_CHARS = 500  # a question longer than this is refused, not cut: cutting changes what is asked
 
 SHORT_INSTRUCTION = "Answer with one word or a short phrase."
 YES_NO_INSTRUCTION = "Answer with yes or no."
@@ -36,9 +37,10 @@ def is_yes_no_question(question: str) -> bool:
     return bool(_YES_NO_START.match(question))
 
 
-def build_ask_prompt(question: str, hits: list[Hit], tags: list[str], per_image: int = 2) -> str:
+def build_ask_prompt(question: str, hits: list[Hit], tags: list[str], per_image: int = 2, facts=None, template: PromptTemplate = ASK_PROMPT) -> str:
     instruction = YES_NO_INSTRUCTION if is_yes_no_question(question) else SHORT_INSTRUCTION
-    return ASK_PROMPT.format(context=caption_context(hits, per_image), tags=format_tags(tags), question=question.strip(), instruction=instruction)
+    context = caption_context(hits, per_image) if hits else "- (no close match)"
+    return template.format(context=context, facts=facts_line(facts, tags), question=question.strip(), instruction=instruction)
 
 
 def clean_answer(text: str, question: str) -> str:

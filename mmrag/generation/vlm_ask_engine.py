@@ -13,7 +13,7 @@ from llama_index.core.schema import QueryBundle
 
 from mmrag.errors import MMRagError
 from mmrag.generation.ask_engine import AskResult, EmptyQuestionError
-from mmrag.generation.caption_engine import ImageInput, as_image
+from mmrag.images import ImageInput, as_image
 from mmrag.vlm.data import question_prompt
 
 

@@ -9,12 +9,14 @@ from typing import Iterable
 
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import ImageNode, NodeWithScore, QueryBundle
+import numpy as np
 from PIL import Image
 
 from mmrag import images as imgio
 from mmrag.config import RetrievalSettings
 from mmrag.embedding.protocols import ImageEncoder
 from mmrag.errors import MMRagError
+from mmrag.facts import VisualFacts, visual_facts
 from mmrag.retrieval.store import QdrantStore
 from mmrag.schema import SEMANTIC, VISUAL, Hit
 
@@ -22,8 +24,18 @@ from mmrag.schema import SEMANTIC, VISUAL, Hit
 @dataclass
 class ImageSearch:
     hits: list[Hit]
-    tags: list[str]
+    tags: list[str]  # confident visual tags only (see ``tag_min_confidence``)
     timings: dict[str, float] = field(default_factory=dict)
+    facts: VisualFacts | None = None  # what the pixels show (colours, black-and-white, light/dark)
+    semantic: np.ndarray | None = None  # the query image's semantic vector (text space)
+    tag_scores: dict[str, float] = field(default_factory=dict)  # every tag with its confidence, dropped ones too
+
+
+def confident_tags(tags: list[str], scores: list[float], min_confidence: float) -> list[str]:
+    """Tags whose confidence reaches ``min_confidence``; every tag when the encoder gives no scores."""
+    if not scores:
+        return list(tags)
+    return [t for t, s in zip(tags, scores) if s >= min_confidence]
 
 
 def hit_to_node(h: Hit) -> NodeWithScore:
@@ -56,12 +68,13 @@ class ImageRetriever(BaseRetriever):
     string holding the image path.
     """
 
-    def __init__(self, encoder: ImageEncoder, store: QdrantStore, collection: str, settings: RetrievalSettings, **kwargs) -> None:
+    def __init__(self, encoder: ImageEncoder, store: QdrantStore, collection: str, settings: RetrievalSettings, tag_min_confidence: float = 0.0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.encoder = encoder
         self.store = store
         self.collection = collection
         self.settings = settings
+        self.tag_min_confidence = tag_min_confidence
 
     def search_image(self, image: Image.Image, top_k: int | None = None, exclude_ids: Iterable[str] = ()) -> ImageSearch:
         k = top_k or self.settings.top_k
@@ -81,7 +94,18 @@ class ImageRetriever(BaseRetriever):
             exclude_ids=exclude_ids,
         )
         t2 = time.perf_counter()
-        return ImageSearch(hits, emb.tags[0] if emb.tags else [], {"encode": t1 - t0, "retrieve": t2 - t1})
+        facts = visual_facts(image)
+        t3 = time.perf_counter()
+        tags = emb.tags[0] if emb.tags else []
+        scores = emb.tag_scores[0] if emb.tag_scores else []
+        return ImageSearch(
+            hits,
+            confident_tags(tags, scores, self.tag_min_confidence),
+            {"encode": t1 - t0, "retrieve": t2 - t1, "facts": t3 - t2},
+            facts=facts,
+            semantic=emb.semantic[0],
+            tag_scores=dict(zip(tags, scores)),
+        )
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         path = query_bundle.image_path or query_bundle.query_str

@@ -1,0 +1,84 @@
+"""Answers the pixels can give, and yes/no checks against what is known about the image.
+
+The generator never sees the image: asked "What color is the shape?" about a blue circle it said
+"red". Questions about colour, black-and-white and light/dark are answered from ``VisualFacts``;
+"is there a cat?" is checked against the confident tags and the captions of close neighbours.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from mmrag.facts import COLOUR_TERMS, VisualFacts
+from mmrag.schema import Hit
+
+_COLOUR_Q = re.compile(r"\b(what|which)\s+colou?rs?\b|\bcolou?r\s+(is|are|of)\b|\bwhat\s+is\s+the\s+colou?r\b", re.I)
+_MONO_Q = re.compile(r"\b(black[- ]and[- ]white|grayscale|greyscale|monochrome|in colou?rs?|colou?r (photo|image|picture))\b", re.I)
+_DARK_Q = re.compile(r"\b(dark|bright|light|sunny)\b", re.I)
+_NEGATION = re.compile(r"\b(not|no|n't)\b", re.I)
+_BACKGROUND = re.compile(r"\bbackground\b", re.I)
+_SYNONYMS = {"grey": "gray", "golden": "yellow", "cyan": "teal", "turquoise": "teal", "violet": "purple"}
+_STOP = set(
+    "a an the is are was were does do did has have there this that it its in on of to any image photo picture "
+    "shown show contain contains containing present visible see can you what which who how many where here "
+    "not no yes be with and or shape object thing".split()
+)
+
+
+def _colour_terms(question: str) -> list[str]:
+    words = [_SYNONYMS.get(w, w) for w in re.findall(r"[a-z]+", question.lower())]
+    return [w for w in words if w in COLOUR_TERMS]
+
+
+def answer_from_facts(question: str, facts: VisualFacts | None, yes_no: bool) -> str | None:
+    """An answer read from the pixels, or None when the facts do not settle the question."""
+    if facts is None:
+        return None
+    q = question.strip()
+    negated = bool(_NEGATION.search(q))
+    if yes_no:
+        if _MONO_Q.search(q):
+            mono = facts.grayscale if not re.search(r"\bin colou?rs?\b|colou?r (photo|image|picture)", q, re.I) else not facts.grayscale
+            return _yes(mono, negated)
+        colours = _colour_terms(q)
+        if len(colours) == 1:
+            c = colours[0]
+            if _BACKGROUND.search(q):
+                present = c in facts.background_colours
+            else:
+                # the subject's main colour, or a colour covering much of the image that is not the background
+                main = facts.subject_colours[:1] if facts.has_subject else []
+                present = c in main or (c in facts.colours and c not in facts.background_colours)
+            return _yes(present, negated)
+        m = _DARK_Q.search(q)
+        if m and re.match(r"^\s*is\s+(it|this|the\s+(photo|image|picture))\b", q, re.I):
+            dark = facts.brightness == "dark"
+            return _yes(dark if m.group(1).lower() == "dark" else facts.brightness == "bright", negated)
+        return None
+    if _COLOUR_Q.search(q):
+        if facts.grayscale and not _BACKGROUND.search(q):
+            return (facts.subject_colours or facts.colours or ["gray"])[0]
+        if _BACKGROUND.search(q):
+            return (facts.background_colours or facts.colours)[0]
+        return ((facts.subject_colours if facts.has_subject else []) or facts.colours)[0]
+    return None
+
+
+def _yes(value: bool, negated: bool) -> str:
+    return "yes" if value != negated else "no"
+
+
+def key_nouns(question: str) -> list[str]:
+    """Content words of a yes/no question ("Is there a cat on the sofa?" -> ["cat", "sofa"])."""
+    return [w for w in re.findall(r"[a-z]+", question.lower()) if w not in _STOP and w not in COLOUR_TERMS and len(w) > 2]
+
+
+def supported_by(question: str, tags: Sequence[str], close: Sequence[Hit]) -> bool:
+    """Whether the question's first content word is named by a confident tag or a close neighbour's caption."""
+    nouns = key_nouns(question)
+    if not nouns:
+        return False
+    word = nouns[0]
+    pat = re.compile(rf"\b{re.escape(word)}s?\b", re.I)
+    return any(pat.search(t) for t in tags) or any(pat.search(c) for h in close for c in h.captions)
