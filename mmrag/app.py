@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 class MMRag:
     def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or Settings()
+        self.settings = settings or load_settings()  # a bad value is a ConfigError naming key, value and source
 
     @classmethod
     def from_config(cls, config_file: str | Path | None = None, **overrides: Any) -> "MMRag":
@@ -146,10 +146,28 @@ class MMRag:
             "collections": self.store.collections(),
         }
 
+    # Built components, in the order close() lets go of them: the engines that hold the rest first,
+    # then the generator, the encoders, and the store last.
+    _ENGINES = ("caption_engine", "ask_engine", "retriever")
+    _ENCODERS = ("image_encoder", "poem_text_encoder", "text_encoder")
+
     def close(self) -> None:
-        """Release the store (a local Qdrant folder is locked by one client at a time)."""
-        if "store" in self.__dict__:
-            self.store.close()
+        """Release what this app built: the generator (llama.cpp frees its model here, not in ``__del__`` at
+        interpreter exit, which printed a TypeError), then the encoders, then the store (a local Qdrant
+        folder is locked by one client at a time). Idempotent; a later call builds components again."""
+        d = self.__dict__
+        for name in self._ENGINES:
+            d.pop(name, None)
+        llm = d.pop("llm", None)
+        if llm is not None and hasattr(llm, "close"):
+            llm.close()
+        # No encoder holds a native handle that outlives its object, and one may be shared with another
+        # app (tests, the UI): dropping this app's references is the release.
+        for name in self._ENCODERS:
+            d.pop(name, None)
+        store = d.pop("store", None)
+        if store is not None:
+            store.close()
 
     def __enter__(self) -> "MMRag":
         return self

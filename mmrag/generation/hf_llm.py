@@ -89,6 +89,11 @@ class TransformersLLM(CustomLLM):
             if self._model is None:
                 self._load()
 
+    def close(self) -> None:
+        """Drop the model and tokenizer (idempotent; the next call loads them again)."""
+        with self._lock:
+            self._model = self._tokenizer = None
+
     def _load(self) -> None:
         try:
             import torch

@@ -63,6 +63,17 @@ class LlamaCppLLM(CustomLLM):
             except Exception as e:
                 raise ModelLoadError(f"llama.cpp cannot load {self.model_path}: {e}") from e
 
+    def close(self) -> None:
+        """Free the model now (idempotent; the next call loads it again).
+
+        Left to ``Llama.__del__`` at interpreter exit, the free runs after llama_cpp's module globals are
+        gone and prints ``Exception ignored in: <function Llama.__del__ ...> TypeError``.
+        """
+        with self._lock:
+            llm, self._llm = self._llm, None
+            if llm is not None:
+                llm.close()
+
     @property
     def raw(self) -> Any:
         """The underlying ``llama_cpp.Llama`` (for benchmarks against the raw library call)."""

@@ -94,6 +94,13 @@ class OpenAICompatibleLLM(OpenAILike):
     def _get_credential_kwargs(self, is_async: bool = False) -> dict[str, Any]:
         return {**super()._get_credential_kwargs(is_async), "max_retries": self.http_retries}
 
+    def close(self) -> None:
+        """Close the HTTP connection pool of the sync client (idempotent; a later call opens a new one).
+        The async client is left to its event loop, which may already be gone."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
     # -- one named error for every server failure ------------------------------------
     def _server_error(self, e: Exception) -> GeneratorServerError:
         if isinstance(e, openai.APITimeoutError):
