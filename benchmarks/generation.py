@@ -18,7 +18,7 @@ p50(wrapped) / p50(raw) - 1 with identical output tokens; the goal is <= 5 %.
 
     python benchmarks/generation.py
     python benchmarks/generation.py --rounds 5 --vllm-url http://127.0.0.1:8000/v1
-    python benchmarks/generation.py --model qwen2.5-0.5b-instruct --no-transformers
+    python benchmarks/generation.py --model qwen2.5-coder-0.5b-instruct --no-transformers
 """
 
 from __future__ import annotations
