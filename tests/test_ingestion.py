@@ -233,3 +233,23 @@ def test_cli_ingest_of_an_empty_folder_says_nothing_was_found(tmp_path):
     r = CliRunner().invoke(cli, ["--qdrant-path", str(tmp_path / "q"), "ingest", "folder", str(tmp_path / "empty")])
     assert r.exit_code == 1 and "no images found" in r.output and str(tmp_path / "empty") in r.output
     assert not (tmp_path / "q").exists()  # nothing was opened or created
+
+
+@pytest.mark.slow
+def test_cli_ingest_of_a_hostile_coco_file_keeps_the_good_rows_and_exits_2(tmp_path, session_home, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from mmrag.cli import app as cli
+
+    corpus = write_coco_corpus(tmp_path / "corpus", n=2)
+    data = json.loads(corpus.read_text())
+    data["images"] += [{"id": 9, "file_name": "../../../../../../../../../does_not_exist.jpg"}, {"id": {"a": 1}, "file_name": "x.png"}]
+    corpus.write_text(json.dumps(data))
+    monkeypatch.setenv("MMRAG_HOME", str(session_home))  # the packaged models are assembled there once
+    r = CliRunner().invoke(cli, ["--qdrant-path", str(tmp_path / "q"), "--collection", "hostile_cli", "ingest", "coco", str(corpus)])
+    assert r.exit_code == 2, r.output
+    assert "4 seen, 2 added" in r.output and "2 failed" in r.output
+    assert "images[2]" in r.output and "leaves the source folder" in r.output and "images[3]" in r.output
+    assert "Traceback" not in r.output

@@ -177,11 +177,13 @@ def test_empty_folder_gives_no_items_and_says_where(tmp_path):
     assert items == [] and items.rejected == [] and items.where == str(tmp_path)
 
 
-def test_non_utf8_file_names_are_kept_and_shown_readably(tmp_path):
+def test_non_utf8_file_names_are_refused_readably_and_the_rest_kept(tmp_path):
     raw = os.fsencode(tmp_path) + b"/caf\xe9.jpg"
     with open(raw, "wb") as f:
         f.write(b"x")
-    (item,) = sources.folder(tmp_path)
-    assert item.path.exists()
-    assert sources.shown(item.path).endswith("caf\ufffd.jpg")
-    sources.shown(item.path).encode("utf-8")  # printable and encodable
+    (tmp_path / "ok.jpg").write_bytes(b"x")
+    items = sources.folder(tmp_path)
+    assert [i.path.name for i in items] == ["ok.jpg"]
+    ((where, reason),) = items.rejected
+    assert where.endswith("caf\ufffd.jpg") and "not valid UTF-8" in reason
+    where.encode("utf-8")  # printable: the report and the CLI can show it

@@ -11,7 +11,9 @@ import socket
 import subprocess
 import sys
 import time
+import threading
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -66,6 +68,10 @@ def kb_qdrant(tmp_path, session_home, encoders):
 
 @pytest.fixture
 def ui_server(tmp_path, session_home, kb_qdrant):
+    yield from serve_ui(tmp_path, session_home, kb_qdrant)
+
+
+def serve_ui(tmp_path, session_home, kb_qdrant):
     port = free_port()
     mmrag_bin = Path(sys.executable).with_name("mmrag")
     cli = [str(mmrag_bin)] if mmrag_bin.is_file() else [sys.executable, "-c", "from mmrag.cli import main; main()"]
@@ -143,3 +149,66 @@ def test_upload_a_photo_and_get_its_caption(ui_server, browser, tmp_path):
     shot.parent.mkdir(exist_ok=True)
     assert browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
+
+
+@pytest.fixture
+def beacon():
+    """A local HTTP server that records every request: a rendered Markdown image would hit it."""
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server API
+            hits.append(self.path)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        yield srv.server_address[1], hits
+    finally:
+        srv.shutdown()
+
+
+def test_a_markdown_image_in_a_caption_is_shown_as_text_and_fetches_nothing(tmp_path, session_home, encoders, beacon, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from mmrag.app import MMRag
+    from mmrag.config import Settings
+    from mmrag.ingestion import sources
+    from tests.imagegen import make_rgb_image
+
+    port, hits = beacon
+    evil = f"![x](http://127.0.0.1:{port}/beacon.png) <img src=http://127.0.0.1:{port}/html.png>"
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    for i in range(3):
+        make_rgb_image(i, (96, 96)).save(folder / f"p{i}.png")
+        (folder / f"p{i}.txt").write_text(f"{evil} number {i}\n")
+    qdrant = tmp_path / "qdrant"
+    with MMRag(Settings(home=session_home, qdrant={"path": str(qdrant)})) as mm:
+        mm.__dict__["image_encoder"], mm.__dict__["text_encoder"] = encoders
+        assert mm.ingest(sources.folder(folder), progress=False).added == 3
+    server = serve_ui(tmp_path, session_home, qdrant)
+    url, log = next(server)
+    try:
+        browser.get(url)
+        WebDriverWait(browser, 120).until(EC.presence_of_element_located((By.CSS_SELECTOR, "input[type=file]")))
+        browser.find_elements(By.CSS_SELECTOR, "input[type=file]")[0].send_keys(str(folder / "p0.png"))
+        WebDriverWait(browser, 420).until(EC.visibility_of_element_located((By.CSS_SELECTOR, "[data-testid=stAlertContentSuccess]")))
+        WebDriverWait(browser, 60).until(EC.text_to_be_present_in_element((By.TAG_NAME, "body"), "Timings"))
+        time.sleep(3)  # time for any image the page would load
+        body = browser.find_element(By.TAG_NAME, "body").text
+    except Exception:
+        print(log.read_text()[-3000:])
+        raise
+    finally:
+        next(server, None)  # stops `mmrag ui`
+    assert evil in body  # the neighbours' captions, character for character
+    assert hits == []  # and the browser fetched nothing they name
+    assert not browser.find_elements(By.CSS_SELECTOR, f"img[src*='127.0.0.1:{port}']")

@@ -59,7 +59,7 @@ def open_run(store: Any, collection: str, items: Sequence[SourceItem], report: I
     report.failed.extend(getattr(items, "rejected", []))
     kept = []
     for it in items:
-        reason = escape_reason(Path(it.path), Path(it.root)) if it.root is not None else None
+        reason = escape_reason(Path(it.path), Path(it.root) if it.root is not None else None)
         if reason:
             report.failed.append((shown(it.path), reason))
         else:

@@ -45,14 +45,21 @@ def shown(path: str | Path) -> str:
     return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def escape_reason(path: Path, root: Path) -> str | None:
-    """Why ``path`` may not be read as an item of the source folder ``root``, or None when it may."""
+def escape_reason(path: Path, root: Path | None) -> str | None:
+    """Why ``path`` may not be ingested as an item of the source folder ``root``, or None when it may."""
     try:
-        real, base = path.resolve(strict=False), root.resolve(strict=False)
+        real = path.resolve(strict=False)
+        base = root.resolve(strict=False) if root is not None else None
     except (OSError, RuntimeError) as e:  # symlink loops and the like
         return f"cannot resolve the path ({e})"
-    if not real.is_relative_to(base):
+    if base is not None and not real.is_relative_to(base):
         return f"path leaves the source folder {shown(base)} (resolves to {shown(real)}); refused"
+    try:
+        str(real).encode("utf-8")
+    except UnicodeEncodeError:
+        # Payloads are UTF-8 (JSON on a server, the Edge shard too): such a path cannot be stored so
+        # that it opens again. Refusing this one file keeps the rest of its batch.
+        return "file name is not valid UTF-8; rename it (e.g. `convmv -f latin1 -t utf8`)"
     return None
 
 

@@ -12,6 +12,7 @@ import streamlit as st
 from mmrag.errors import MMRagError
 from mmrag.ui import ask_tab, caption_tab, kb_tab, poem_tab, search_tab
 from mmrag.ui.resources import get_backend
+from mmrag.ui.safe_text import md
 
 log = logging.getLogger("mmrag.ui")
 
@@ -23,10 +24,10 @@ def guarded(render, backend) -> None:
     try:
         render(backend)
     except MMRagError as e:
-        st.error(str(e))
+        st.error(md(e))  # messages quote payloads and file names: shown literally
     except Exception as e:  # noqa: BLE001 - the page must stay usable whatever a job raises
         log.exception("UI tab failed")
-        st.error(f"Unexpected error ({type(e).__name__}): {e}. Details are in the server log.")
+        st.error(f"Unexpected error ({type(e).__name__}): {md(e)}. Details are in the server log.")
 
 
 def main() -> None:
@@ -36,8 +37,10 @@ def main() -> None:
     try:
         backend = get_backend()
     except MMRagError as e:
-        st.error(f"Cannot start: {e}")
+        st.error(f"Cannot start: {md(e)}")
         st.stop()
+    for job in backend.jobs.running():  # e.g. an ingestion another session (or this one) started
+        st.info(f"{md(job.label)}: {job.done} of {job.total} images stored so far; answers use what is stored.")
     for tab, (_, module) in zip(st.tabs([t[0] for t in TABS]), TABS):
         with tab:
             guarded(module.render, backend)

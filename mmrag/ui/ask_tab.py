@@ -11,6 +11,7 @@ from mmrag.schema import sha256_hex
 from mmrag.ui import views
 from mmrag.ui.picker import query_image, show_query
 from mmrag.ui.resources import Backend, kb_roots
+from mmrag.ui.safe_text import md, plain
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +41,18 @@ def render(backend: Backend) -> None:
         result = last[1]
     else:
         try:
-            with st.spinner("Retrieving similar images and answering..."), backend.lock:
+            with st.spinner("Retrieving similar images and answering..."):
+                backend.ready("ask_engine")
                 result = mm.ask(image, question, top_k=top_k)
         except EmptyCollectionError as e:
-            st.error(f"The knowledge base is empty: {e}")
+            st.error(f"The knowledge base is empty: {md(e)}")
             st.info("Open the **Knowledge base** tab and ingest the bundled photos (or your own) first.")
             return
         st.session_state["ask_last"] = (key, result)
     with right:
-        st.markdown(f"### Answer\n**Q:** {result.question}")
-        st.success(result.answer, icon=":material/question_answer:")
-        if result.tags:
-            st.markdown("**Visual tags:** " + " ".join(f"`{t}`" for t in result.tags))
+        st.text(f"Q: {plain(result.question)}")
+        views.answer("Answer", result.answer, icon=":material/question_answer:")
+        views.tags(result.tags)
         views.timings(result.timings)
     views.neighbours(result.neighbours, kb_roots(backend), ui.thumbnail_px)
     views.prompt(result.prompt, result.raw_output, result.answer)

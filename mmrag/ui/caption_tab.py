@@ -11,6 +11,7 @@ from mmrag.schema import sha256_hex
 from mmrag.ui import views
 from mmrag.ui.picker import UPLOAD_TYPES, bundled_examples, query_image, show_query  # noqa: F401 - re-exported
 from mmrag.ui.resources import Backend, kb_roots
+from mmrag.ui.safe_text import md
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,7 @@ def render(backend: Backend) -> None:
     image, left, right = shown
     if refs:
         with left.expander("Reference captions (written by hand)"):
-            for r in refs:
-                st.markdown(f"- {r}")
+            st.text("\n".join(f"- {r}" for r in refs))
 
     # Reruns (any widget change) must not regenerate: keep the last result for the same input.
     key = (sha256_hex(data), top_k)
@@ -44,10 +44,11 @@ def render(backend: Backend) -> None:
         result = last[1]
     else:
         try:
-            with st.spinner("Retrieving similar images and writing the caption..."), backend.lock:
+            with st.spinner("Retrieving similar images and writing the caption..."):
+                backend.ready("caption_engine")
                 result = mm.caption(image, top_k=top_k)
         except EmptyCollectionError as e:
-            st.error(f"The knowledge base is empty: {e}")
+            st.error(f"The knowledge base is empty: {md(e)}")
             st.info("Open the **Knowledge base** tab and ingest the bundled photos (or your own) first.")
             return
         st.session_state["caption_last"] = (key, result)

@@ -1,26 +1,31 @@
-"""The Knowledge base tab: what is stored where by which models, and adding images with captions."""
+"""The Knowledge base tab: what is stored where by which models, and adding images with captions.
+
+Ingestion runs as a background job (mmrag/ui/jobs.py): clicking elsewhere, or switching tabs, no
+longer stops it; the tab shows its progress whenever it is drawn and its outcome when it ends.
+"""
 
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import streamlit as st
 
-from mmrag.ingestion.pipeline import IngestReport
 from mmrag.ingestion.sources import bundled_kb
-from mmrag.ui.picker import UPLOAD_TYPES
+from mmrag.ui.jobs import Job
+from mmrag.ui.picker import UPLOAD_TYPES, clear_uploader, uploader_key
 from mmrag.ui.resources import Backend
 from mmrag.ui.roots import allowed_roots, uploads_dir
+from mmrag.ui.safe_text import md, plain
 from mmrag.ui.uploads import ingest_in_chunks, save_uploads
 
+JOB = "kb_job"  # session state: the key of the ingestion job this session started or joined
+BUNDLED = "ingest-bundled"  # one key for every session: two clicks share one run
 
 
 def overview(info: dict[str, Any], roots: list) -> None:
-    st.markdown(
-        f"**Profile** `{info['profile']}` · **home** `{info['home']}` · **Qdrant** `{info['qdrant']}` · "
-        f"**images collection** `{info['collection']}`"
-    )
+    st.text(f"Profile {info['profile']} · home {info['home']} · Qdrant {info['qdrant']} · images collection {info['collection']}")
     m = info["models"]
     st.markdown("**Models**")
     st.dataframe(
@@ -38,42 +43,65 @@ def overview(info: dict[str, Any], roots: list) -> None:
         st.dataframe(
             [
                 {
-                    "name": c["name"],
+                    "name": plain(c["name"]),
                     "points": c["points"],
-                    "vectors": json.dumps(c["metadata"].get("vectors", {})),
-                    "models": json.dumps(c["metadata"].get("models", {})),
+                    "vectors": plain(json.dumps(c["metadata"].get("vectors", {}))),
+                    "models": plain(json.dumps(c["metadata"].get("models", {}))),
                 }
                 for c in info["collections"]
             ],
             hide_index=True,
         )
     with st.expander("Folders the UI may show images from"):
-        for r in roots:
-            st.markdown(f"- `{r}`")
+        st.text("\n".join(plain(r) for r in roots))
 
 
-def _run_ingest(backend: Backend, items: list, rejected: list[tuple[str, str]]) -> None:
-    report = IngestReport(backend.app.settings.qdrant.collection)
-    if items:
-        bar = st.progress(0.0, text=f"Ingesting {len(items)} images...")
+def start_ingest(backend: Backend, key: str, label: str, items: list, rejected: list[tuple[str, str]]) -> Job:
+    """Ingest ``items`` in a background job; files rejected before ingestion count as seen and failed."""
+    mm = backend.app
 
-        def on_progress(done: int, total: int) -> None:
-            bar.progress(done / total if total else 1.0, text=f"Ingested {done} of {total} images")
+    def work(progress):
+        report = ingest_in_chunks(mm, items, progress)
+        report.failed = list(rejected) + report.failed
+        report.seen += len(rejected)
+        return report
 
-        with backend.lock:
-            report = ingest_in_chunks(backend.app, items, on_progress)
-    report.failed = list(rejected) + report.failed
-    st.session_state["kb_report"] = {"summary": report.summary().splitlines()[0], "failed": report.failed, "added": report.added}
+    job = backend.jobs.start(key, label, len(items), work)
+    st.session_state[JOB] = job.key
+    return job
 
 
-def _show_report() -> None:
-    rep = st.session_state.get("kb_report")
-    if not rep:
+def _report(job: Job) -> None:
+    if job.state == "failed":
+        st.error(f"{md(job.label)} stopped: {md(job.error)}. Details are in the server log; run it again to resume.")
         return
-    (st.warning if rep["failed"] else st.success)(rep["summary"])
-    if rep["failed"]:
-        st.markdown(f"**{len(rep['failed'])} file(s) rejected:**")
-        st.dataframe([{"file": f, "reason": r} for f, r in rep["failed"]], hide_index=True)
+    rep = job.result
+    head = rep.summary().splitlines()[0]
+    (st.warning if rep.failed else st.success)(f"{md(job.label)} finished: {md(head)}")
+    if rep.failed:
+        st.markdown(f"**{len(rep.failed)} file(s) rejected:**")
+        st.dataframe([{"file": plain(f), "reason": plain(r)} for f, r in rep.failed], hide_index=True)
+
+
+def job_status(backend: Backend) -> None:
+    """This session's ingestion job: a progress bar that refreshes itself while it runs, then its outcome."""
+    key = st.session_state.get(JOB)
+    job = backend.jobs.get(key) if key else None
+    if job is None:
+        return
+
+    @st.fragment(run_every=1.0 if job.running else None)
+    def status() -> None:
+        if job.running:
+            frac = job.done / job.total if job.total else 0.0
+            st.progress(frac, text=f"{job.label}: {job.done} of {job.total} images stored. It goes on while you use other tabs.")
+            return
+        if st.session_state.get("kb_job_redrawn") != job.key:
+            st.session_state["kb_job_redrawn"] = job.key
+            st.rerun()  # the whole page, so the collection counts above include what it added
+        _report(job)
+
+    status()
 
 
 def render(backend: Backend) -> None:
@@ -83,28 +111,29 @@ def render(backend: Backend) -> None:
 
     st.subheader("Bundled knowledge base")
     n = len(bundled_kb())
-    if st.button(f"Ingest the bundled photos ({n} images with captions)", key="kb_ingest_bundled"):
-        _run_ingest(backend, bundled_kb(), [])
+    running = backend.jobs.get(BUNDLED)
+    if st.button(f"Ingest the bundled photos ({n} images with captions)", key="kb_ingest_bundled", disabled=bool(running and running.running)):
+        start_ingest(backend, BUNDLED, "Ingesting the bundled photos", bundled_kb(), [])
 
     st.subheader("Add your own images")
     files = st.file_uploader(
         f"Images (at most {ui.max_upload_mb} MB each)", type=UPLOAD_TYPES, accept_multiple_files=True,
-        max_upload_size=ui.max_upload_mb, key="kb_upload",
+        max_upload_size=ui.max_upload_mb, key=uploader_key("kb"),
     ) or []
+    gen = uploader_key("kb")
     captions = [
-        st.text_area(f"Captions for {f.name} (one per line)", key=f"kb_caps_{i}", height=80) for i, f in enumerate(files)
+        st.text_area(f"Captions for {md(f.name, one_line=True)} (one per line)", key=f"{gen}_caps_{i}", height=80) for i, f in enumerate(files)
     ]
     if files and st.button(f"Ingest {len(files)} uploaded image(s)", type="primary", key="kb_ingest_uploads"):
         saved = save_uploads(
             [(f.name, f.getvalue(), c) for f, c in zip(files, captions)], uploads_dir(mm.settings), ui.max_upload_mb * 2**20
         )
-        _run_ingest(backend, saved.items, saved.rejected)
-    _show_report()
+        start_ingest(backend, f"ingest-uploads-{uuid.uuid4().hex[:12]}", f"Ingesting {len(files)} uploaded image(s)", saved.items, saved.rejected)
+        clear_uploader("kb")  # accepted files are stored, rejected ones are listed: neither stays in the uploader
+        st.rerun()
+    job_status(backend)
 
-    with backend.lock:
-        info = mm.info()
-        name = mm.settings.qdrant.collection
-        meta = mm.store.collection_metadata(name) if mm.store.exists(name) else {}
+    info = mm.info()
     with top:
-        overview(info, allowed_roots(mm.settings, meta))
+        overview(info, allowed_roots(mm.settings, mm.settings.qdrant.collection))
         st.divider()

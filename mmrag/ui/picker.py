@@ -13,6 +13,7 @@ from PIL import Image
 from mmrag.errors import ImageLoadError
 from mmrag.ingestion.sources import IMAGE_SUFFIXES
 from mmrag.ui.roots import bundled_queries_dir
+from mmrag.ui.safe_text import md, plain
 from mmrag.ui.uploads import check_upload
 
 log = logging.getLogger(__name__)
@@ -38,19 +39,40 @@ def bundled_examples() -> dict[str, tuple[Path, tuple[str, ...]]]:
     return {p.name: (p, tuple(refs.get(p.name, []))) for p in files}
 
 
+def uploader_key(prefix: str) -> str:
+    """The uploader's current widget key: a new key is a new, empty uploader."""
+    return f"{prefix}_upload_{st.session_state.get(f'{prefix}_upload_gen', 0)}"
+
+
+def clear_uploader(prefix: str) -> None:
+    st.session_state[f"{prefix}_upload_gen"] = st.session_state.get(f"{prefix}_upload_gen", 0) + 1
+
+
 def query_image(prefix: str, purpose: str, hint: str, max_mb: int) -> tuple[str, bytes, tuple[str, ...]] | None:
-    """Radio + uploader / example picker; widget keys are ``<prefix>_source|upload|example``.
-    Returns (name, bytes, reference captions), or None (after a hint) while there is no image."""
+    """Radio + uploader / example picker; widget keys are ``<prefix>_source|example`` and ``uploader_key(prefix)``.
+    Returns (name, bytes, reference captions), or None (after a hint) while there is no image. A
+    rejected upload is said why and taken out of the uploader, so it is not tried again on every rerun."""
     source = st.radio("Query image", [UPLOAD, EXAMPLE], horizontal=True, key=f"{prefix}_source")
     if source == UPLOAD:
+        rejected = st.session_state.pop(f"{prefix}_rejected", None)
+        if rejected:
+            st.error(rejected)
         f = st.file_uploader(
             f"Photo {purpose} (JPEG, PNG, ...; at most {max_mb} MB)",
-            type=UPLOAD_TYPES, max_upload_size=max_mb, key=f"{prefix}_upload",
+            type=UPLOAD_TYPES, max_upload_size=max_mb, key=uploader_key(prefix),
         )
         if f is None:
-            st.info(hint)
+            if not rejected:
+                st.info(hint)
             return None
-        return f.name, f.getvalue(), ()
+        data = f.getvalue()
+        try:
+            check_upload(f.name, data, max_mb * 2**20)
+        except ImageLoadError as e:
+            st.session_state[f"{prefix}_rejected"] = f"Cannot use this image: {md(e.reason)} ({md(f.name, one_line=True)})."
+            clear_uploader(prefix)
+            st.rerun()
+        return f.name, data, ()
     examples = bundled_examples()
     names = list(examples)
     first = names.index(DEFAULT_EXAMPLE) if DEFAULT_EXAMPLE in names else 0
@@ -64,7 +86,7 @@ def checked_image(name: str, data: bytes, max_mb: int) -> Image.Image | None:
     try:
         return check_upload(name, data, max_mb * 2**20)
     except ImageLoadError as e:
-        st.error(f"Cannot use this image: {e.reason} ({name}).")
+        st.error(f"Cannot use this image: {md(e.reason)} ({md(name, one_line=True)}).")
         return None
 
 
@@ -78,5 +100,6 @@ def show_query(name: str, data: bytes, max_mb: int):
     if image is None:
         return None
     left, right = st.columns([1, 3])
-    left.image(image, caption=name, width="stretch")  # the decoded image: what the encoder sees
+    left.image(image, width="stretch")
+    left.text(plain(name))  # as text below, not as the image's caption (which is Markdown)  # the decoded image: what the encoder sees
     return image, left, right

@@ -12,6 +12,7 @@ from mmrag.schema import sha256_hex
 from mmrag.ui import views
 from mmrag.ui.picker import query_image, show_query
 from mmrag.ui.resources import Backend
+from mmrag.ui.safe_text import plain
 
 log = logging.getLogger(__name__)
 
@@ -23,23 +24,20 @@ def _engine(backend: Backend):
     """The poem engine, built once per app (building it may load a reranker)."""
     from mmrag.generation.poem_engine import poem_engine
 
-    if "poem" not in backend.engines:
-        backend.engines["poem"] = poem_engine(backend.app)
-    return backend.engines["poem"]
+    return backend.engine("poem", poem_engine)
 
 
 def _show(result) -> None:
     best = result.best
-    st.markdown("### Poem")
     if best is None:
+        st.markdown("### Poem")
         st.warning("No poem matched this photo.")
     else:
-        st.success("\n\n".join(result.best_lines), icon=":material/history_edu:")
+        views.answer("Poem", "\n".join(result.best_lines), icon=":material/history_edu:")
         kind = " (written by the generator)" if best.generated else ""
-        st.markdown(f"——《{best.title}》{best.author}" + (f" [{best.dynasty}]" if best.dynasty else "") + kind)
-    st.markdown("**Description of the photo:** " + (result.description or "_(none)_"))
-    if result.tags:
-        st.markdown("**Visual tags:** " + " ".join(f"`{t}`" for t in result.tags))
+        st.text(plain(f"——《{best.title}》{best.author}" + (f" [{best.dynasty}]" if best.dynasty else "") + kind))
+    st.text("Description of the photo: " + plain(result.description or "(none)"))
+    views.tags(result.tags)
     views.timings(result.timings)
     st.subheader(f"Candidates ({len(result.candidates)})")
     st.dataframe(
@@ -59,8 +57,7 @@ def _show(result) -> None:
 def render(backend: Backend) -> None:
     mm = backend.app
     ui = mm.settings.ui
-    with backend.lock:
-        present = mm.store.exists(mm.settings.poem.collection) and mm.store.count(mm.settings.poem.collection) > 0
+    present = mm.store.exists(mm.settings.poem.collection) and mm.store.count(mm.settings.poem.collection) > 0
     if not present:
         st.error(MISSING)
         return
@@ -81,7 +78,7 @@ def render(backend: Backend) -> None:
         result = last[1]
     else:
         try:
-            with st.spinner("Describing the photo and searching the poems..."), backend.lock:
+            with st.spinner("Describing the photo and searching the poems..."):
                 result = _engine(backend).poem(image, words=words)
         except EmptyCollectionError as e:
             log.warning("poem job: %s", e)

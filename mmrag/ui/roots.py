@@ -1,9 +1,10 @@
 """Which files the UI may read from payload paths.
 
 A payload's ``image_path`` comes from the store, which anyone with write access to Qdrant can fill;
-the UI must not become a way to read arbitrary files. Only images under the knowledge base's own
-roots are shown: the bundled KB, ``<home>/uploads``, folders listed in ``ui.image_roots`` and
-folders the collection's metadata records under ``image_roots``.
+the UI must not become a way to read arbitrary files. Only images under trusted roots are shown: the
+bundled KB, ``<home>/uploads``, folders listed in ``ui.image_roots`` and the folders this machine's
+own ingestion runs recorded in ``<home>/image_roots.json`` (mmrag/ingestion/roots.py says why there
+and not in the collection metadata, which lives in the same untrusted Qdrant).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import logging
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 from mmrag.config import Settings
+from mmrag.ingestion.roots import recorded_roots
 from mmrag.ingestion.sources import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -32,11 +34,11 @@ def uploads_dir(settings: Settings) -> Path:
     return Path(settings.home).expanduser() / "uploads"
 
 
-def allowed_roots(settings: Settings, collection_metadata: dict[str, Any] | None = None) -> list[Path]:
+def allowed_roots(settings: Settings, collection: str | None = None) -> list[Path]:
+    """The trusted roots; ``collection`` adds the folders ingestion recorded for it under ``<home>``."""
     roots = [bundled_kb_dir(), uploads_dir(settings), *(Path(r) for r in settings.ui.image_roots)]
-    recorded = (collection_metadata or {}).get("image_roots") or []
-    if isinstance(recorded, (list, tuple)):
-        roots += [Path(r) for r in recorded if isinstance(r, str) and r]
+    if collection:
+        roots += recorded_roots(settings.home, collection)
     # Relative roots would depend on the server's working directory: ignore them, loudly.
     good = [r.expanduser() for r in roots if r.expanduser().is_absolute()]
     if len(good) < len(roots):

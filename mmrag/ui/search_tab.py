@@ -14,6 +14,7 @@ from mmrag.schema import Hit
 from mmrag.search.session import RoundResult, SearchSession
 from mmrag.ui import views
 from mmrag.ui.resources import Backend, kb_roots
+from mmrag.ui.safe_text import md, plain
 
 log = logging.getLogger(__name__)
 
@@ -23,36 +24,32 @@ PER_ROW = 5
 
 def _hits(hits: list[Hit], roots: list[Path], px: int) -> None:
     if not hits:
-        st.markdown("_No image matched._")
+        st.text("No image matched.")
     for row in range(0, len(hits), PER_ROW):
         for col, (i, h) in zip(st.columns(PER_ROW), enumerate(hits[row : row + PER_ROW], row + 1)):
-            label = f"#{i} {Path(h.image_path).name} - score {h.score:.4f}"
-            img = views.thumbnail(h.image_path, roots, px)
-            if img is not None:
-                col.image(img, caption=label, width="stretch")
-            else:
-                col.markdown(f"**{label}**  \n_(image not shown: outside the knowledge base's roots or unreadable)_")
+            with col:
+                views.hit_image(h, views.hit_label(i, h), roots, px)
 
 
 def _round(r: RoundResult, roots: list[Path], px: int) -> None:
     with st.chat_message("assistant"):
-        st.markdown(f"Round {r.round}: {len(r.hits)} images for _{r.query}_")
+        st.text(f"Round {r.round}: {len(r.hits)} images for: {plain(r.query)}")
         _hits(r.hits, roots, px)
 
 
 def _history(session: SearchSession, roots: list[Path], px: int) -> None:
-    st.chat_message("user").markdown(session.description)
+    st.chat_message("user").text(plain(session.description))
     rounds = {r.round: r for r in session.rounds}
     if 0 in rounds:
         _round(rounds[0], roots, px)
     for i, turn in enumerate(session.turns, 1):
         if turn.question:
-            st.chat_message("assistant").markdown(turn.question)
-        st.chat_message("user").markdown(turn.answer)
+            st.chat_message("assistant").text(plain(turn.question))
+        st.chat_message("user").text(plain(turn.answer))
         if i in rounds:
             _round(rounds[i], roots, px)
     if session.pending_question:
-        st.chat_message("assistant").markdown(f"**{session.pending_question}**")
+        st.chat_message("assistant").text(plain(session.pending_question))
 
 
 def _step(backend: Backend, text: str, top_k: int, ask: bool) -> None:
@@ -61,7 +58,8 @@ def _step(backend: Backend, text: str, top_k: int, ask: bool) -> None:
 
     saved = st.session_state.get(STATE)
     engine = SearchEngine.from_app(backend.app, top_k=top_k, strategy="rewrite" if ask else "concat")
-    with st.spinner("Searching" + (" and thinking of a question..." if ask else "...")), backend.lock:
+    backend.ready("retriever", *(["llm"] if ask else []))
+    with st.spinner("Searching" + (" and thinking of a question..." if ask else "...")):
         if saved is None:
             session = engine.start(text, ask=ask)
         else:
@@ -84,10 +82,10 @@ def render(backend: Backend) -> None:
         try:
             _step(backend, text, top_k, ask)
         except EmptyCollectionError as e:
-            history.error(f"The knowledge base is empty: {e}")
+            history.error(f"The knowledge base is empty: {md(e)}")
             history.info("Open the **Knowledge base** tab and ingest the bundled photos (or your own) first.")
         except MMRagError as e:
-            history.error(str(e))
+            history.error(md(e))
     saved = st.session_state.get(STATE)
     with history:
         if saved is None:

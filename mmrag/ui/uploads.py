@@ -71,7 +71,7 @@ def save_uploads(files: Sequence[tuple[str, bytes, str]], folder: Path, max_byte
         path = folder / safe_file_name(name, data)
         path.write_bytes(data)
         path.with_suffix(".txt").write_text("\n".join(captions) + "\n", encoding="utf-8")
-        out.items.append(SourceItem(path, captions, "upload", {"upload_name": name}))
+        out.items.append(SourceItem(path, captions, "upload", {"upload_name": name}, root=folder.resolve()))
     log.info("saved %d uploads to %s, rejected %d", len(out.items), folder, len(out.rejected))
     return out
 
