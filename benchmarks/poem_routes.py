@@ -1,0 +1,92 @@
+"""The poem job's routes and hubness corrections on the image -> poem judgements (docs/poems.md).
+
+For every judged photo: the caption neighbours, confident tags and visual facts (the poem job's own
+image search), the imagery terms and description built from them; then for each combination of
+routes (A poem vectors, B translation vectors, C imagery) and hubness correction (none, center, csls,
+isoftmax), the fused top 10 - the same scores the engine computes, without the generator (the
+generated poem is never a judged poem). Reports NDCG@1/@5 (ranx) and how many photos share a first
+poem. ``--leave-one-out`` drops the photo itself from its neighbours (the judged photos are in the
+caption KB, so otherwise its own captions describe it).
+
+Needs the default poem set ingested (``mmrag ingest poems``, or a first ``mmrag poem``) in the
+configured store; reads it, writes nothing but the index cache under <home>/cache.
+
+    python benchmarks/poem_routes.py
+    python benchmarks/poem_routes.py --leave-one-out --judgements path/to/more.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+ROUTE_SETS = {"A+B": ("poem", "translation"), "A+B+C": ("poem", "translation", "imagery"), "C": ("imagery",)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--judgements", type=Path, default=None)
+    ap.add_argument("--leave-one-out", action="store_true")
+    ap.add_argument("--without-pooled", action="store_true", help="Ignore judgements marked found_by: pool.")
+    ap.add_argument("--imagery-weight", type=float, nargs="*", default=[1.0, 3.0])
+    ap.add_argument("--json-out", type=Path, default=None)
+    args = ap.parse_args()
+
+    from mmrag.app import MMRag
+    from mmrag.evaluation.poem_eval import JUDGEMENTS, ir_scores, rank_scores, resolve_image
+    from mmrag.generation.poem_engine import poem_engine
+    from mmrag.generation.poem_hubness import METHODS, distinct_top1
+    from mmrag.images import as_image
+    from mmrag.retrieval.fusion import fuse
+
+    raw = json.loads((args.judgements or JUDGEMENTS).read_text(encoding="utf-8"))
+    qrels = {i["image"]: {p["id"]: int(p.get("grade", 1)) for p in i["poems"] if not (args.without_pooled and p.get("found_by") == "pool")}
+             for i in raw["images"]}
+    qrels = {k: v for k, v in qrels.items() if v}
+    rows = {}
+    with MMRag.from_config() as mm:
+        engine = poem_engine(mm, rerank_kind="none")
+        s = engine.settings
+        searches = {}
+        for name in qrels:
+            img = as_image(resolve_image(name))
+            search = engine._search_image(img)
+            if args.leave_one_out:
+                search.hits = [h for h in mm.retriever.search_image(img, top_k=s.caption_neighbours + 1).hits
+                               if Path(h.image_path).name != name][: s.caption_neighbours]
+            searches[name] = search
+        imagery = {n: engine.imagery(sr) for n, sr in searches.items()}
+        descriptions = {n: im.description(s.description_terms) for n, im in imagery.items()}
+        for method, (label, routes), w in itertools.product(METHODS, ROUTE_SETS.items(), args.imagery_weight):
+            if label != "A+B+C" and w != args.imagery_weight[0]:
+                continue
+            if label == "C" and method != "none":
+                continue
+            engine.settings = s.model_copy(update={"hubness": method, "weights": {**s.weights, "imagery": w}})
+            run, top1 = {}, []
+            for name in qrels:
+                ranked, _ = engine.routes(descriptions[name], imagery[name])
+                ranked = {r: h for r, h in ranked.items() if r in routes}
+                fused = [h.id for h in fuse(ranked, limit=10, weights=engine.settings.weights, method=s.fusion, rrf_k=s.rrf_k)]
+                run[name] = rank_scores(fused)
+                top1.append(fused[0] if fused else "")
+            sc = ir_scores(qrels, run)
+            key = f"{label:6s} hubness={method:8s}" + (f" imagery_weight={w:g}" if label == "A+B+C" else "")
+            rows[key] = {"ndcg@1": sc["ndcg@1"], "ndcg@5": sc["ndcg@5"], "distinct_top1": len(set(top1)) / len(top1),
+                         "unshared_top1": distinct_top1(top1)}
+            print(f"{key:48s} NDCG@1 {sc['ndcg@1']:.3f}  NDCG@5 {sc['ndcg@5']:.3f}  distinct first poems {len(set(top1))}/{len(top1)}"
+                  f"  photos whose first poem no other photo has {distinct_top1(top1):.2f}", flush=True)
+    print(f"\n{len(qrels)} judged photos, leave-one-out={args.leave_one_out}, without pooled={args.without_pooled}, store {mm.store.location}")
+    if args.json_out:
+        args.json_out.write_text(json.dumps({"rows": rows, "descriptions": descriptions}, ensure_ascii=False, indent=1))
+
+
+if __name__ == "__main__":
+    main()
