@@ -131,6 +131,15 @@ class MMRag:
             self.store.check_collection(self.images_spec())
         return self.ask_engine.ask(image, question, top_k=top_k)
 
+    def poem(self, image, words: str = "", top_k: int | None = None):
+        """A classical Chinese poem for an image (``PoemResult``). The first call fetches the chinese-poetry
+        data and ingests the default set when there is no poem collection (``poem.prepare``)."""
+        if "_poem_engine" not in self.__dict__:
+            from mmrag.generation.poem_engine import poem_engine
+
+            self._poem_engine = poem_engine(self)
+        return self._poem_engine.poem(image, words=words, top_k=top_k)
+
     def info(self) -> dict[str, Any]:
         s = self.settings
         return {

@@ -149,13 +149,20 @@ def _route_eval(mm, judgements_path: Path, top_k: int, generate: bool) -> dict:
     res = pe.image_route_run(engine, js, top_k=top_k)
     qrels = {j.image: j.poems for j in js}
     s = mm.settings
-    name = f"image -> poem ({mm.poem_text_encoder.name} on {s.poem.collection!r}, rerank {s.rerank.kind})"
+    name = (f"image -> poem ({mm.poem_text_encoder.name} on {s.poem.collection!r} [{mm.store.count(s.poem.collection)} poems], "
+            f"hubness {s.poem.hubness}, rerank {s.rerank.kind})")
     rows = {name: pe.ir_scores(qrels, res.run)}
     _table(f"image -> poem route, {len(js)} judged bundled photos ({res.seconds_per_image:.1f} s/image)", rows)
     for j in js:
         console.print(f"[dim]{escape(j.image)}:[/] {escape(res.descriptions[j.image])} -> {escape(', '.join(res.top[j.image]))}")
+    top1 = [max(r, key=r.get) if r else "" for r in (res.run.get(j.image, {}) for j in js)]
+    from mmrag.generation.poem_hubness import distinct_top1
+
+    console.print(f"first poems: {len(set(top1))} distinct over {len(top1)} photos; "
+                  f"{distinct_top1(top1):.0%} of the photos have a first poem no other photo has")
     return {"row": name, "scores": rows[name], "descriptions": res.descriptions, "top": res.top, "run": res.run,
-            "seconds_per_image": res.seconds_per_image}
+            "seconds_per_image": res.seconds_per_image, "distinct_top1": len(set(top1)) / max(1, len(top1)),
+            "unshared_top1": distinct_top1(top1)}
 
 
 def register(app: typer.Typer) -> None:

@@ -19,15 +19,20 @@ def print_poem(result, as_json: bool) -> None:
         console.print_json(json.dumps(result.to_dict(), ensure_ascii=False))
         return
     table = Table(title="Candidates (reranked)")
-    for col in ("#", "title", "author", "score", "poem", "transl.", "fused", "first line"):
+    for col in ("#", "title", "author", "score", "poem", "transl.", "imagery", "fused", "first line"):
         table.add_column(col, overflow="fold")
     for i, c in enumerate(result.candidates, 1):
         sc = c.scores
         fmt = lambda k: f"{sc[k]:.3f}" if k in sc else "-"  # noqa: E731
-        table.add_row(str(i), escape(c.title), escape(c.author), f"{c.score:.3f}", fmt("poem"), fmt("translation"), fmt("fused"),
+        table.add_row(str(i), escape(c.title), escape(c.author), f"{c.score:.3f}", fmt("poem"), fmt("translation"), fmt("imagery"), fmt("fused"),
                       escape(c.lines[0] if c.lines else ""))
     console.print(table)
-    console.print(f"[dim]visual tags:[/] {', '.join(result.tags)}")
+    console.print(f"[dim]visual tags:[/] {escape(', '.join(result.tags))}")
+    if result.imagery:
+        terms = sorted(result.imagery.items(), key=lambda kv: -kv[1])[:12]
+        console.print("[dim]imagery:[/] " + escape(" ".join(f"{t}({w:.1f})" for t, w in terms)))
+    if result.dropped:
+        console.print(f"[dim]generated poem dropped:[/] {escape(result.dropped)}")
     console.print("[dim]timings:[/] " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in result.timings.items()))
     console.print(f"[bold]description:[/] {escape(result.description)}")
     if result.best:
@@ -43,7 +48,8 @@ def poem(
     rerank: Optional[str] = typer.Option(None, help="Override rerank.kind: none, cross_encoder or llm_judge."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Find (or write) a classical Chinese poem for an image: describe it, retrieve by poem and by translation, rerank."""
+    """Find (or write) a classical Chinese poem for an image: imagery terms from what is known about it, retrieve by poem,
+    translation and imagery, fuse. The first run fetches the chinese-poetry data and ingests the default set."""
     from mmrag.generation.poem_engine import poem_engine
 
     try:

@@ -7,7 +7,7 @@ import logging
 
 import streamlit as st
 
-from mmrag.errors import EmptyCollectionError
+from mmrag.errors import EmptyCollectionError, MMRagError
 from mmrag.schema import sha256_hex
 from mmrag.ui import views
 from mmrag.ui.picker import query_image, show_query
@@ -58,9 +58,17 @@ def render(backend: Backend) -> None:
     mm = backend.app
     ui = mm.settings.ui
     present = mm.store.exists(mm.settings.poem.collection) and mm.store.count(mm.settings.poem.collection) > 0
-    if not present:
+    if not present and not mm.settings.poem.prepare:
         st.error(MISSING)
         return
+    if not present:  # first use: fetch the poems and ingest the default set once, as `mmrag poem` does
+        try:
+            with st.spinner("First use: fetching the chinese-poetry corpus and ingesting the default set (a minute or two)..."):
+                _engine(backend)
+        except MMRagError as e:
+            log.warning("poem job first use: %s", e)
+            st.error(plain(str(e)))
+            return
     query = query_image("poem", "to write about", HINT, ui.max_upload_mb)
     words = st.text_area("Your own words (optional): a mood, a season, what the photo means to you", key="poem_words", height=80)
     words = words.strip()
