@@ -339,6 +339,8 @@ def test_poem_tab_finds_lines_for_a_photo_and_the_users_words(ui_env):
 @pytest.mark.slow
 def test_poem_tab_without_a_poems_collection_says_how_to_get_one(ui_env, tmp_path):
     ui_env.setenv("MMRAG_QDRANT__PATH", str(tmp_path / "no_poems_qdrant"))
+    # first use tries to fetch the poems; with no npm on PATH it cannot, and says what to run instead
+    ui_env.setenv("PATH", str(tmp_path / "no_npm"))
     at = start_app()
     assert not at.exception
     (err,) = at.tabs[2].error
