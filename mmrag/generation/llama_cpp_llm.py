@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
+import weakref
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -16,6 +18,17 @@ from pydantic import Field, PrivateAttr
 from mmrag.errors import MissingDependencyError, ModelLoadError
 
 log = logging.getLogger(__name__)
+
+# Models not closed by their owner (a script without MMRag.close(), an eval's extra generator) are freed
+# at exit while llama_cpp is still intact; left to Llama.__del__ during interpreter teardown they print
+# "Exception ignored in: <function Llama.__del__ ...> TypeError: 'NoneType' object is not callable".
+_OPEN_MODELS: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_models() -> None:
+    for llm in list(_OPEN_MODELS):
+        llm.close()
 
 
 class LlamaCppLLM(CustomLLM):
@@ -62,6 +75,7 @@ class LlamaCppLLM(CustomLLM):
                 )
             except Exception as e:
                 raise ModelLoadError(f"llama.cpp cannot load {self.model_path}: {e}") from e
+            _OPEN_MODELS.add(self._llm)
 
     def close(self) -> None:
         """Free the model now (idempotent; the next call loads it again).
@@ -72,6 +86,7 @@ class LlamaCppLLM(CustomLLM):
         with self._lock:
             llm, self._llm = self._llm, None
             if llm is not None:
+                _OPEN_MODELS.discard(llm)
                 llm.close()
 
     @property
