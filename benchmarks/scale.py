@@ -14,6 +14,9 @@ Per engine and size, one row per query case:
   reopen s       close, open a new store, count, first query (local mode reads every point back)
   +RSS MiB       process memory added by the open collection; disk MiB: the store folder
   p50/p95 ms     ``QdrantStore.search`` latency (it also checks the collection exists and counts it)
+  CPU columns    the same steps in process CPU time (all threads): on a machine shared with other jobs
+                 wall time stretches with the load, CPU time much less; on an idle 2-core machine the
+                 single-threaded steps (upload, a query) take about their CPU time
   recall@k       against numpy's exact answer: for ``visual`` the exact cosine top-k; for the fused
                  case exact per-vector top-``candidates`` lists fused by RRF (mmrag's formula)
 
@@ -132,17 +135,19 @@ BUDGET_S = 30.0  # per row: slow rows (local mode at 100k) stop after this, once
 MIN_QUERIES = 5
 
 
-def timed_queries(fn, n: int) -> tuple[list[float], list[list[int]]]:
+def timed_queries(fn, n: int) -> tuple[list[float], list[float], list[list[int]]]:
+    """Wall-clock and process-CPU seconds per query (CPU time: what the query costs, whatever else runs)."""
     fn(0)  # warm-up
-    lat, got = [], []
+    lat, cpu, got = [], [], []
     start = time.perf_counter()
     for qi in range(n):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         got.append(fn(qi))
         lat.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         if len(lat) >= MIN_QUERIES and time.perf_counter() - start > BUDGET_S:
             break
-    return lat, got
+    return lat, cpu, got
 
 
 # -- one engine at one size ---------------------------------------------------------------------
@@ -173,24 +178,24 @@ def bench_engine(engine: str, data: Data, k: int, batch: int, url: str | None, r
         if engine == "server":
             store.drop(COLLECTION)
         store.ensure_collection(spec({k2: v.shape[1] for k2, v in data.vectors.items()}))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for i in range(0, n, batch):
             j = min(n, i + batch)
             store.upsert(COLLECTION, data.ids[i:j], {name: v[i:j] for name, v in data.vectors.items()}, [data.payload(x) for x in range(i, j)])
-        upload = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        upload, upload_cpu = time.perf_counter() - t0, time.process_time() - c0
+        t0, c0 = time.perf_counter(), time.process_time()
         store.optimize(COLLECTION)
-        optimize = time.perf_counter() - t0
+        optimize, optimize_cpu = time.perf_counter() - t0, time.process_time() - c0
         gc.collect()
         mem = rss_mb() - before
         reopen = float("nan")
         if engine != "server":
             store.close()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             store = QdrantStore(qs)
             store.count(COLLECTION)
             store.search(COLLECTION, {"visual": data.queries["visual"][0]}, limit=k, candidates=k, weights={"visual": 1.0})
-            reopen = time.perf_counter() - t0
+            reopen, reopen_cpu = time.perf_counter() - t0, time.process_time() - c0
         disk = disk_mb(tmp) if engine != "server" else float("nan")
 
         vis, sem = data.vectors["visual"], data.vectors["semantic"]
@@ -215,9 +220,10 @@ def bench_engine(engine: str, data: Data, k: int, batch: int, url: str | None, r
 
         cases = [("visual", one()), (f"visual source={FILTER_VALUE}", one({"source": FILTER_VALUE})), ("visual+semantic RRF", fused)]
         for case, fn in cases:
-            lat, got = timed_queries(fn, nq)
-            s = summary([v * 1000 for v in lat])
-            rows.append([engine, n, case, n / upload, optimize, reopen, mem, disk, len(lat), s["p50"], s["p95"], recall(got, truth[case][: len(got)])])
+            lat, cpu, got = timed_queries(fn, nq)
+            s, c = summary([v * 1000 for v in lat]), summary([v * 1000 for v in cpu])
+            rows.append([engine, n, case, n / upload, n / upload_cpu, optimize, optimize_cpu, reopen, reopen_cpu, mem, disk, len(lat),
+                         s["p50"], s["p95"], c["p50"], recall(got, truth[case][: len(got)])])
         if engine == "edge":
             info = store.backend.info(COLLECTION)
             notes.append(f"edge at {n}: {info['indexed_vectors']} of {3 * info['points']} vectors in HNSW, {info['segments']} segments, "
@@ -241,19 +247,20 @@ def bench_e2e(data: Data, batch: int, rows: list, notes: list) -> None:
         settings = Settings(home=tmp, qdrant={"url": None, "api_key": None})  # the default engine and folder under a fresh home
         store = QdrantStore(settings.qdrant, home=settings.home)
         store.ensure_collection(spec({k: v.shape[1] for k, v in data.vectors.items()}))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for i in range(0, n, batch):
             j = min(n, i + batch)
             stored = store.existing_ids(COLLECTION, data.ids[i:j])
             new = [x for x in range(i, j) if data.ids[x] not in stored]
             store.upsert(COLLECTION, [data.ids[x] for x in new], {name: v[new] for name, v in data.vectors.items()}, [data.payload(x) for x in new])
-        upload = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        upload, upload_cpu = time.perf_counter() - t0, time.process_time() - c0
+        t0, c0 = time.perf_counter(), time.process_time()
         store.optimize(COLLECTION)
-        optimize = time.perf_counter() - t0
+        optimize, optimize_cpu = time.perf_counter() - t0, time.process_time() - c0
         assert store.count(COLLECTION) == n
-        rows.append([f"{store.engine} (ingest store side, batch {batch})", n, "-", n / upload, optimize, float("nan"), float("nan"),
-                     disk_mb(tmp), 0, float("nan"), float("nan"), float("nan")])
+        nan = float("nan")
+        rows.append([f"{store.engine} (ingest store side, batch {batch})", n, "-", n / upload, n / upload_cpu, optimize, optimize_cpu,
+                     nan, nan, nan, disk_mb(tmp), 0, nan, nan, nan, nan])
         notes.append(f"end-to-end at {n}: {store.engine} at {store.location}, {n / batch:.0f} batches of {batch}, "
                      f"store side {upload:.1f}s + optimize {optimize:.1f}s = {(upload + optimize) / n * 1000:.2f} ms per image")
         store.close()
@@ -288,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     print(machine_line())
     rows: list[list] = []
     notes: list[str] = []
+    headers = ["engine", "points", "query", "upload pts/s", "pts/CPU-s", "optimize s", "CPU s", "reopen s", "CPU s", "+RSS MiB", "disk MiB",
+               "queries", "p50 ms", "p95 ms", "p50 CPU ms", f"recall@{args.k}"]
     for n in sorted(args.sizes):
         t0 = time.perf_counter()
         data = Data(n, dims, args.queries)
@@ -297,8 +306,10 @@ def main(argv: list[str] | None = None) -> int:
                 notes.append(f"local mode not run at {n} (--local-max {args.local_max})")
                 continue
             t1 = time.perf_counter()
+            first = len(rows)
             bench_engine(engine, data, args.k, args.batch, args.url, rows, notes)
             print(f"  {engine} at {n} done in {time.perf_counter() - t1:.1f}s", flush=True)
+            print(table(headers, rows[first:]), flush=True)  # as it goes: a run cut short still shows its rows
         del data
         gc.collect()
     if args.e2e:
@@ -308,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(table(
-        ["engine", "points", "query", "upload pts/s", "optimize s", "reopen s", "+RSS MiB", "disk MiB", "queries", "p50 ms", "p95 ms", f"recall@{args.k}"],
+        headers,
         rows,
         title=f"images collection {dims}, cosine; up to {args.queries} queries per row (a row stops after {BUDGET_S:.0f}s once it has "
               f"{MIN_QUERIES}); filter keeps 10%; recall against numpy's exact answer (time.perf_counter)",
