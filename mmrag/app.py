@@ -64,13 +64,15 @@ class MMRag:
     def retriever(self):
         from mmrag.retrieval.image_retriever import ImageRetriever
 
-        return ImageRetriever(self.image_encoder, self.store, self.settings.qdrant.collection, self.settings.retrieval)
+        return ImageRetriever(
+            self.image_encoder, self.store, self.settings.qdrant.collection, self.settings.retrieval, tag_min_confidence=self.settings.grounding.tag_min_confidence
+        )
 
     @cached_property
     def caption_engine(self):
         from mmrag.generation.caption_engine import CaptionQueryEngine
 
-        return CaptionQueryEngine(self.retriever, self.llm)
+        return CaptionQueryEngine(self.retriever, self.llm, grounding=self.settings.grounding)
 
     @cached_property
     def ask_engine(self):
@@ -83,7 +85,7 @@ class MMRag:
             return VLMAskQueryEngine(VLMGenerator(v.path, home=self.settings.home, batch_size=v.batch_size, threads=v.threads))
         from mmrag.generation.ask_engine import AskQueryEngine
 
-        return AskQueryEngine(self.retriever, self.llm)
+        return AskQueryEngine(self.retriever, self.llm, grounding=self.settings.grounding)
 
     def images_spec(self):
         """The images collection as the configured models would build it (no model is loaded)."""

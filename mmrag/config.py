@@ -136,6 +136,22 @@ class RetrievalSettings(BaseModel):
     weights: dict[str, float] = {"visual": 1.0, "semantic": 1.0}
 
 
+class GroundingSettings(BaseModel):
+    """How the caption and ask jobs stay grounded in the image: visual facts from the pixels,
+    confident tags only, and caption candidates verified against the image (docs/caption.md)."""
+
+    verify: bool = True  # caption: score candidates (generated, neighbours', template); False returns the generation
+    tag_min_confidence: float = Field(0.2, ge=0.0, le=1.0)  # ImageNet tags below this probability are dropped
+    # verifier weights: image-text agreement, consensus with the neighbours' captions, colour facts
+    verifier_image: float = Field(1.0, ge=0.0)
+    verifier_support: float = Field(1.0, ge=0.0)
+    verifier_facts: float = Field(0.15, ge=0.0)
+    support_neighbours: int = Field(5, ge=1)
+    # ask: a neighbour's captions reach the prompt only when its visual similarity is at least this
+    close_neighbour: float = Field(0.55, ge=0.0, le=1.0)
+    answer_from_facts: bool = True  # ask: colour / black-and-white / light-dark questions answered from the pixels
+
+
 class UISettings(BaseModel):
     max_upload_mb: int = Field(20, ge=1, le=1024)  # per uploaded file, checked again after upload
     thumbnail_px: int = Field(256, ge=32, le=2048)
@@ -214,6 +230,7 @@ class Settings(BaseSettings):
     text_encoder: TextEncoderSettings = Field(default_factory=TextEncoderSettings)
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    grounding: GroundingSettings = Field(default_factory=GroundingSettings)
     ui: UISettings = Field(default_factory=UISettings)
     poem: PoemSettings = Field(default_factory=PoemSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
