@@ -147,3 +147,17 @@ def test_edge_builds_hnsw_and_answers_like_exact_search(tmp_path):
         found += len(want & {ids.index(h.id) for h in got})
     assert found / 200 >= 0.9  # HNSW is approximate; at this size it finds nearly all
     store.close()
+
+
+def test_edge_optimizes_by_itself_once_enough_points_arrived(tmp_path):
+    """A long ingestion run never serves a large unindexed part: optimize() runs every edge_optimize_every points."""
+    rng = np.random.default_rng(1)
+    store = _edge(tmp_path, edge_indexing_threshold_kb=16, edge_optimize_every=1500)
+    store.ensure_collection(CollectionSpec("o", vectors={"v": 16}, models={"v": "m"}))
+    for start in range(0, 2000, 500):
+        ids = [f"00000000-0000-0000-0000-{i:012d}" for i in range(start, start + 500)]
+        store.upsert("o", ids, {"v": rng.normal(size=(500, 16)).astype(np.float32)}, [{}] * 500)
+        if start == 500:
+            assert store.backend.info("o")["indexed_vectors"] == 0  # 1,000 points: not yet
+    assert store.backend.info("o")["indexed_vectors"] >= 1500  # the 1,500th point triggered it
+    store.close()
