@@ -299,14 +299,12 @@ class QdrantStore:
         exclude = [str(i) for i in exclude_ids]
         ws = {weights.get(k, 1.0) for k in names}
         if fusion == "rrf" and len(names) > 1 and len(ws) == 1:
-            # ask for every candidate the prefetches can yield, then order ties by id as fuse() does
-            got = self.backend.fused_rrf(name, qs, per * len(names), per, rrf_k, where, exclude)
+            got = self.backend.fused_rrf(name, qs, limit, per, rrf_k, where, exclude)  # best first, ties by id
             if got is not None:
                 w = ws.pop()
-                got.sort(key=lambda p: (-round(p.score, 9), p.id))
                 return [
                     Hit.from_payload(p.id, w * p.score, p.payload, {k: float(np.dot(qs[k], p.vectors[k])) for k in names if k in p.vectors})
-                    for p in got[:limit]
+                    for p in got
                 ]
         ranked = self.backend.ranked(name, qs, per, where, exclude)
         return fuse(ranked, limit=limit, weights=weights, method=fusion, rrf_k=rrf_k)

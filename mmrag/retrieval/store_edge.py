@@ -208,13 +208,19 @@ class EdgeBackend:
 
     def fused_rrf(self, name, queries, limit, candidates, rrf_k, where, exclude) -> list[FusedPoint]:
         """Prefetch per named vector + RRF, in the engine. Edge ranks from 0 (1/(k+rank)); mmrag's
-        Python RRF ranks from 1, so k+1 here gives the same scores and the same order."""
+        Python RRF ranks from 1, so k+1 here gives the same scores and the same order.
+
+        The fusion returns every candidate (ids and scores only), ties are ordered by id as fusion.py
+        does, and payloads and vectors (for the per-vector cosines) are read for the kept ones only."""
         qe = _edge()
         flt = edge_filter(where, exclude)
+        shard = self.shard(name)
         prefetches = [qe.Prefetch(limit=candidates, query=qe.Query.Nearest(v, using=k), filter=flt) for k, v in queries.items()]
-        req = qe.QueryRequest(limit=limit, query=qe.Fusion.Rrf(k=rrf_k + 1), prefetches=prefetches, filter=flt,
-                              with_payload=True, with_vector=list(queries))
-        return [FusedPoint(str(p.id), float(p.score), p.payload or {}, dict(p.vector or {})) for p in self.shard(name).query(req)]
+        req = qe.QueryRequest(limit=candidates * len(queries), query=qe.Fusion.Rrf(k=rrf_k + 1), prefetches=prefetches, filter=flt,
+                              with_payload=False, with_vector=False)
+        ranked = sorted(((float(p.score), str(p.id)) for p in shard.query(req)), key=lambda t: (-round(t[0], 9), t[1]))[:limit]
+        records = {str(r.id): r for r in shard.retrieve([pid for _, pid in ranked], with_payload=True, with_vector=list(queries))}
+        return [FusedPoint(pid, score, records[pid].payload or {}, dict(records[pid].vector or {})) for score, pid in ranked if pid in records]
 
     def optimize(self, name: str) -> bool:
         """Build HNSW for segments past the indexing threshold (blocking); brute force serves the rest."""
