@@ -97,10 +97,10 @@ def _eval_vqa_photos(limit: Optional[int], top_k: Optional[int], json_out: Optio
         table.add_row(t, str(d["n"]), f"{prior.by_type[t]['accuracy']:.2f}", f"{d['accuracy']:.2f}", f"{d['exact_match']:.2f}")
     console.print(table)
     console.print("prior baseline = the most common answer of each question type, never looking at the image: "
-                  + ", ".join(f"{t} -> {a!r}" for t, a in prior_answers(examples).items()), markup=False)
+                  + ", ".join(f"{t} -> {a!r}" for t, a in prior_answers(examples).items()), markup=False, soft_wrap=True)
     by = Counter(p["answered_by"] or "?" for p in res.predictions)
     console.print("answered by: " + ", ".join(f"{k} {v}" for k, v in by.most_common()), markup=False)
-    console.print(photo_vqa_markdown(res.scores, prior), markup=False)
+    console.print(photo_vqa_markdown(res.scores, prior), markup=False, soft_wrap=True)  # unwrapped, to paste as markdown
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps({"corpus": "photos", "scores": vars(res.scores), "prior_scores": vars(prior), "predictions": res.predictions},
