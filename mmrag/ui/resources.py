@@ -65,11 +65,15 @@ class Backend:
 
     def ready(self, *components: str) -> None:
         """Build the app's components once: two sessions' first jobs must not load a model twice."""
+        if all(name in self.app.__dict__ for name in components):
+            return  # built (cached_property keeps them in the instance dict): no lock on the hot path
         with self._build:
             for name in components:
                 getattr(self.app, name)
 
     def engine(self, name: str, build: Callable[[MMRag], Any]) -> Any:
+        if name in self.engines:
+            return self.engines[name]
         with self._build:
             if name not in self.engines:
                 self.engines[name] = build(self.app)
