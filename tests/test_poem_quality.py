@@ -134,12 +134,9 @@ def test_form_check(lines, ok):
     assert (form_problem(lines) is None) == ok, form_problem(lines)
 
 
-def test_generated_poem_dropped_or_scored_by_the_routes(make_app):
+def _scripted(answer: str = ""):
+    """A LlamaIndex LLM that always answers ``answer`` (stands in for the generator, not under test)."""
     from llama_index.core.llms import CompletionResponse, CustomLLM, LLMMetadata
-
-    from mmrag.generation.poem_engine import GENERATED_ID, IMAGERY, PoemQueryEngine
-    from mmrag.generation.poem_imagery import image_imagery
-    from mmrag.ingestion.poem_pipeline import PoemIngestion, poem_spec
 
     class Scripted(CustomLLM):
         answer: str = ""
@@ -154,6 +151,15 @@ def test_generated_poem_dropped_or_scored_by_the_routes(make_app):
         def stream_complete(self, prompt: str, formatted: bool = False, **kw):
             yield self.complete(prompt)
 
+    return Scripted(answer=answer)
+
+
+def test_generated_poem_dropped_or_scored_by_the_routes(make_app):
+    from mmrag.generation.poem_engine import GENERATED_ID, IMAGERY, PoemQueryEngine
+    from mmrag.generation.poem_imagery import image_imagery
+    from mmrag.ingestion.poem_pipeline import PoemIngestion, poem_spec
+
+    Scripted = _scripted  # noqa: N806
     app = make_app()
     spec = poem_spec(app.text_encoder, app.settings.poem.collection)
     PoemIngestion(app.text_encoder, app.store, spec, batch_size=8).run(iter_poems(DATA, "default"), progress=False)
@@ -271,3 +277,23 @@ def test_ingestion_resumes_after_a_kill(tmp_path):
     added, skipped, count = (int(words[words.index(k) + 1]) for k in ("ADDED", "SKIPPED", "COUNT"))
     # the two batches stored before the kill are skipped, the rest added, nothing twice
     assert (skipped, added, count) == (4, total - 4, total)
+
+
+def test_the_whole_job_result_with_a_scripted_generator(make_app):
+    from importlib import resources
+
+    from mmrag.generation.poem_engine import PoemQueryEngine
+    from mmrag.ingestion.poem_pipeline import PoemIngestion, poem_spec
+
+    app = make_app()  # no caption KB: the job describes from the photo's tags and facts alone
+    spec = poem_spec(app.text_encoder, app.settings.poem.collection)
+    PoemIngestion(app.text_encoder, app.store, spec, batch_size=8).run(iter_poems(DATA, "default"), progress=False)
+    engine = PoemQueryEngine(app.retriever, _scripted("春风吹绿柳，细雨润花红"), app.text_encoder, app.store, app.settings.poem)
+    demo = str(resources.files("mmrag.data").joinpath("queries/demo.jpg"))
+    r = engine.poem(demo, words="古城黄昏", top_k=3)
+    assert r.best is not None and len(r.candidates) == 3 and r.best_lines
+    assert isinstance(r.timings, dict) and r.timings["total"] >= r.timings["retrieve"] >= 0
+    assert isinstance(r.imagery, dict) and r.imagery["城"] > 0 and r.description.split("、")[0] in r.imagery
+    assert "clauses" in r.dropped and not any(c.generated for c in r.candidates)  # 2 clauses: dropped
+    assert "poem" in r.prompts and "describe" not in r.prompts  # no generated description
+    assert r.to_dict()["timings"] == r.timings

@@ -285,8 +285,8 @@ class PoemQueryEngine(BaseQueryEngine):
         stages = list(t)
         timings = {b: t[b] - t[a] for a, b in zip(stages, stages[1:])}
         timings["total"] = t["best_lines"] - t["start"]
-        return PoemResult(best, lines, description, ranked, words, search.tags, [h.image_path for h in search.hits], prompts, timings,
-                          dict(imagery.weights), self._dropped)
+        return PoemResult(best, lines, description, ranked, words, search.tags, [h.image_path for h in search.hits],
+                          imagery=dict(imagery.weights), dropped=self._dropped, prompts=prompts, timings=timings)
 
     def _query(self, query_bundle: QueryBundle) -> Response:
         if query_bundle.image_path:
