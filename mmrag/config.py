@@ -142,9 +142,11 @@ class GroundingSettings(BaseModel):
 
     verify: bool = True  # caption: score candidates (generated, neighbours', template); False returns the generation
     tag_min_confidence: float = Field(0.2, ge=0.0, le=1.0)  # ImageNet tags below this probability are dropped
-    # verifier weights: image-text agreement, consensus with the neighbours' captions, colour facts
+    # verifier weights: image-text agreement, consensus with the neighbours' captions, colour facts;
+    # set on the kb-loo photos (docs/caption.md)
     verifier_image: float = Field(1.0, ge=0.0)
     verifier_support: float = Field(1.0, ge=0.0)
+    verifier_overlap: float = Field(1.0, ge=0.0)  # consensus by shared words and word pairs (docs/caption.md)
     verifier_facts: float = Field(0.15, ge=0.0)
     support_neighbours: int = Field(5, ge=1)
     # ask: a neighbour's captions reach the prompt only when its visual similarity is at least this

@@ -67,7 +67,8 @@ def name_colours(lab: np.ndarray) -> np.ndarray:
     light = lab[:, 0]
     achro = np.where(light < 25, "black", np.where(light > 80, "white", "gray"))
     # pale, barely tinted surfaces (cream walls, overcast sky) read as white or gray, not as a hue
-    pale = (light > 75) & (chroma < 2 * ACHROMATIC_CHROMA)
+    # (a pale blue sky stays blue: only warm tints, b* > 0, are washed out)
+    pale = (light > 75) & (chroma < 2 * ACHROMATIC_CHROMA) & (lab[:, 2] > 0)
     return np.where((chroma < ACHROMATIC_CHROMA) | (light < 12) | pale, achro, names)
 
 
@@ -94,6 +95,8 @@ class VisualFacts:
     orientation: str  # "landscape", "portrait" or "square"
     shares: dict[str, float] = field(default_factory=dict)  # whole-image area per named colour
     has_subject: bool = True  # an inner region that differs from the border was found
+    # colours of parts of the frame, for questions that name a place ("the sky", "on the right")
+    regions: dict[str, list[str]] = field(default_factory=dict)  # top, bottom, left, right, centre
 
     def phrases(self) -> list[str]:
         """Short English statements for prompts and the UI."""
@@ -138,6 +141,11 @@ def visual_facts(image: Image.Image) -> VisualFacts:
     has_subject = fg.mean() >= MIN_SUBJECT
     subject = names[fg] if has_subject else names[~border_mask]
 
+    third, quarter = SIZE // 3, SIZE // 4
+    regions = {
+        "top": names[:third], "bottom": names[-third:], "left": names[:, : SIZE // 2], "right": names[:, SIZE // 2 :],
+        "centre": names[quarter:-quarter, quarter:-quarter],
+    }
     whole = dominant(names.ravel())
     grayscale = float(chroma.mean()) < GRAYSCALE_MEAN_CHROMA and float(np.percentile(chroma, 99)) < GRAYSCALE_P99_CHROMA
     mean_l = float(lab[..., 0].mean())
@@ -151,4 +159,5 @@ def visual_facts(image: Image.Image) -> VisualFacts:
         orientation=orientation,
         shares={n: round(s, 3) for n, s in dominant(names.ravel(), min_area=0.02, limit=8)},
         has_subject=bool(has_subject),
+        regions={k: [n for n, _ in dominant(v.ravel(), min_area=0.15, limit=3)] for k, v in regions.items()},
     )

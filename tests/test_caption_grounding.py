@@ -73,7 +73,7 @@ def test_a_good_generation_can_win_and_the_result_keeps_every_candidate(kb_app):
     pid, img = _kb_id(kb_app, "cat_chelsea.jpg")
     r = engine.caption(img, exclude_ids=(pid,))
     gen = next(c for c in r.candidates if c["origin"] == "generated")
-    assert gen["rejected"] is None and set(gen["scores"]) == {"image", "support", "facts"}
+    assert gen["rejected"] is None and set(gen["scores"]) == {"image", "support", "overlap", "facts"}
     assert len(r.candidates) > 3
 
 
@@ -174,3 +174,14 @@ def test_ask_answers_colour_from_the_pixels_without_calling_the_generator(kb_app
     assert r.answered_by.startswith("generator") and len(llm.prompts) == before + 1
     with pytest.raises(QuestionTooLongError, match="11999 characters long; ask in at most 500"):
         engine.ask(_shape((0, 0, 255)), "why " * 3000)
+
+
+def test_search_prompts_fit_whatever_the_user_types():
+    from mmrag.search.prompts import MAX_DIALOGUE_CHARS, candidates_block, dialogue_block
+    from mmrag.search.session import Turn
+
+    turns = [Turn(question="What colour is it? " * 50, answer="red " * 5000) for _ in range(30)]
+    block = dialogue_block(turns)
+    assert 0 < len(block) <= MAX_DIALOGUE_CHARS and block.rstrip().endswith("…")
+    hits = [Hit(id=str(i), score=1.0, image_path="", captions=["x" * 10000], tags=["t" * 500]) for i in range(20)]
+    assert len(candidates_block(hits)) <= 1600

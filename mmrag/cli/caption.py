@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from mmrag.cli._common import build_app, console, fail
@@ -22,13 +23,21 @@ def print_caption(result, as_json: bool) -> None:
         table.add_column(col, overflow="fold")
     for i, h in enumerate(result.neighbours, 1):
         table.add_row(
-            str(i), Path(h.image_path).name, f"{h.score:.4f}", f"{h.scores.get('visual', float('nan')):.3f}",
-            f"{h.scores.get('semantic', float('nan')):.3f}", "\n".join(h.captions[:2]),
+            str(i), escape(Path(h.image_path).name), f"{h.score:.4f}", f"{h.scores.get('visual', float('nan')):.3f}",
+            f"{h.scores.get('semantic', float('nan')):.3f}", escape("\n".join(h.captions[:2])),
         )
     console.print(table)
-    console.print(f"[dim]visual tags:[/] {', '.join(result.tags)}")
+    if result.facts:
+        from mmrag.facts import VisualFacts
+
+        console.print(f"[dim]from the pixels:[/] {escape(VisualFacts(**result.facts).text())}")
+    console.print(f"[dim]visual tags (confident):[/] {escape(', '.join(result.tags) or '(none)')}")
     console.print("[dim]timings:[/] " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in result.timings.items()))
-    console.print(f"[bold]caption:[/] {result.caption}")
+    chosen = next((c for c in result.candidates if c["text"] == result.caption and not c["rejected"]), None)
+    if chosen:
+        rejected = sum(1 for c in result.candidates if c["rejected"])
+        console.print(f"[dim]chosen from {len(result.candidates)} candidates ({rejected} rejected):[/] {escape(chosen['origin'])}, score {chosen['score']:.3f}")
+    console.print(f"[bold]caption:[/] {escape(result.caption)}")
 
 
 def caption(

@@ -57,12 +57,46 @@ def answer_from_facts(question: str, facts: VisualFacts | None, yes_no: bool) ->
             return _yes(dark if m.group(1).lower() == "dark" else facts.brightness == "bright", negated)
         return None
     if _COLOUR_Q.search(q):
-        if facts.grayscale and not _BACKGROUND.search(q):
-            return (facts.subject_colours or facts.colours or ["gray"])[0]
-        if _BACKGROUND.search(q):
-            return (facts.background_colours or facts.colours)[0]
-        return ((facts.subject_colours if facts.has_subject else []) or facts.colours)[0]
+        return colour_of(q, facts)
     return None
+
+
+# Where a named thing usually is, or what colour it usually takes when the image has that colour at all.
+_SKY = re.compile(r"\bsky\b", re.I)
+_GROUND = re.compile(r"\b(ground|road|street|floor|pavement|sand|beach)\b", re.I)
+_PLANTS = re.compile(r"\b(grass|lawn|leaf|leaves|trees?|plants?|forest|bush(es)?|foliage|meadow)\b", re.I)
+_WATER = re.compile(r"\b(water|sea|lake|ocean|river)\b", re.I)
+_SIDE = re.compile(r"\b(on|to|at) the (right|left)\b", re.I)
+
+
+def colour_of(question: str, facts: VisualFacts) -> str:
+    """The colour of what the question names, from the part of the frame where such a thing is."""
+    regions = facts.regions or {}
+
+    def first(*lists: list[str]) -> str:
+        return next((lst[0] for lst in lists if lst), "gray")
+
+    def other_than_background(colours: list[str]) -> list[str]:
+        return [c for c in colours if c not in facts.background_colours] or colours
+
+    if _BACKGROUND.search(question):
+        return first(facts.background_colours, facts.colours)
+    if _SKY.search(question):
+        return first(regions.get("top", []), facts.colours)
+    if _GROUND.search(question):
+        return first(regions.get("bottom", []), facts.colours)
+    if _PLANTS.search(question) and facts.shares.get("green", 0) >= 0.03:
+        return "green"
+    if _WATER.search(question) and facts.shares.get("blue", 0) >= 0.05:
+        return "blue"
+    side = _SIDE.search(question)
+    if side:
+        # people ask the colour of something coloured: the side's first chromatic colour, if any
+        part = regions.get(side.group(2).lower(), [])
+        return first([c for c in part if c not in ("black", "white", "gray")], part, facts.colours)
+    if facts.has_subject and facts.subject_colours:
+        return facts.subject_colours[0]
+    return first(other_than_background(regions.get("centre", [])), facts.colours)
 
 
 def _yes(value: bool, negated: bool) -> str:

@@ -11,13 +11,17 @@ the rest get three scores, combined with weights from ``VerifierSettings``:
 - ``support``: consensus with the retrieved neighbours (Devlin et al. 2015): the similarity-weighted
   mean over neighbours of the best cosine with one of that neighbour's captions; a neighbour never
   supports its own captions.
+- ``overlap``: the same consensus with word overlap (content words and word pairs, cosine of counts)
+  instead of text vectors; Devlin et al. score consensus with n-gram metrics, and CIDEr rewards it.
 - ``facts``: colour words that the pixels confirm count for, colour words they contradict count
   against (and "black and white" against a colour photo).
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, List, Optional, Sequence
 
@@ -67,6 +71,23 @@ def facts_agreement(text: str, facts: VisualFacts | None) -> float:
     return sum(1.0 if c in seen else -1.0 for c in named) / len(named)
 
 
+_STOP = frozenset("a an the of on in with and at to is are its it this that by for from".split())
+
+
+def word_grams(text: str) -> Counter:
+    """Content words and adjacent word pairs of a caption."""
+    w = re.findall(r"[a-z]+", text.lower())
+    g = Counter(x for x in w if x not in _STOP)
+    g.update(" ".join(p) for p in zip(w, w[1:]))
+    return g
+
+
+def gram_cosine(a: Counter, b: Counter) -> float:
+    num = sum(v * b.get(k, 0) for k, v in a.items())
+    den = math.sqrt(sum(v * v for v in a.values())) * math.sqrt(sum(v * v for v in b.values()))
+    return num / den if den else 0.0
+
+
 class CaptionVerifier:
     """Scores candidate captions of one image; ``rank`` returns them best first, rejected last."""
 
@@ -102,19 +123,25 @@ class CaptionVerifier:
             img = cand_v @ np.asarray(semantic, dtype=np.float32) if semantic is not None else np.zeros(len(live))
             sims = cand_v @ cap_v.T if len(caps) else np.zeros((len(live), 0))
             weights = {h.id: max(0.0, h.scores.get("visual", h.score)) for h in near}
+            cap_grams = [word_grams(cap) for _, cap in caps]
             for i, c in enumerate(live):
-                num = den = 0.0
+                num = lex = den = 0.0
+                grams = word_grams(c.text)
                 for h in near:
                     if c.origin == f"neighbour:{h.id}":
                         continue
                     cols = [j for j, (pid, _) in enumerate(caps) if pid == h.id]
                     if cols:
                         num += weights[h.id] * float(sims[i, cols].max())
+                        lex += weights[h.id] * max(gram_cosine(grams, cap_grams[j]) for j in cols)
                         den += weights[h.id]
                 support = num / den if den > 0 else 0.0
+                overlap = lex / den if den > 0 else 0.0
                 agree = facts_agreement(c.text, facts)
-                c.scores = {"image": round(float(img[i]), 4), "support": round(support, 4), "facts": round(agree, 4)}
-                c.score = round(s.verifier_image * float(img[i]) + s.verifier_support * support + s.verifier_facts * agree, 4)
+                c.scores = {"image": round(float(img[i]), 4), "support": round(support, 4), "overlap": round(overlap, 4), "facts": round(agree, 4)}
+                c.score = round(
+                    s.verifier_image * float(img[i]) + s.verifier_support * support + s.verifier_overlap * overlap + s.verifier_facts * agree, 4
+                )
         return sorted(live, key=lambda c: -c.score) + [c for c in out if c.rejected is not None]
 
 

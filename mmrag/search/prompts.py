@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from llama_index.core.prompts import PromptTemplate
 
+from mmrag.generation.prompts import MAX_CAPTION_CHARS, MAX_CONTEXT_CHARS, clip_text, fit_lines
 from mmrag.schema import Hit
 
 QUESTION_SYSTEM = (
@@ -44,15 +45,30 @@ ANSWER_SYSTEM = (
 ANSWER_PROMPT = PromptTemplate("Descriptions of the photo:\n{captions}\n\nQuestion: {question}\nShort answer:")
 
 
+MAX_TURN_CHARS = 300  # one question or answer in a prompt; a user may paste anything into the dialogue
+MAX_DIALOGUE_CHARS = 2400  # the whole dialogue; the earliest turns go first when it is longer
+
+
 def candidates_block(hits: list[Hit], per_image: int = 2, with_tags: bool = True) -> str:
     lines = []
     for i, h in enumerate(hits, 1):
-        text = " / ".join(h.captions[:per_image]) or "(no caption)"
-        tags = f" [tags: {', '.join(h.tags[:3])}]" if with_tags and h.tags else ""
+        text = " / ".join(clip_text(c, MAX_CAPTION_CHARS) for c in h.captions[:per_image]) or "(no caption)"
+        tags = f" [tags: {', '.join(clip_text(t, 40) for t in h.tags[:3])}]" if with_tags and h.tags else ""
         lines.append(f"{i}. {text}{tags}")
-    return "\n".join(lines)
+    return "\n".join(fit_lines(lines, MAX_CONTEXT_CHARS, MAX_CAPTION_CHARS * per_image + 80))
 
 
 def dialogue_block(turns, prefix: str = "") -> str:
+    """The dialogue, each turn clipped and the latest turns kept, so it always fits the context."""
     # A turn without a question is something the user volunteered.
-    return "".join((f"{prefix}Q: {t.question}\n" if t.question else "") + f"{prefix}A: {t.answer}\n" for t in turns)
+    blocks = [
+        (f"{prefix}Q: {clip_text(t.question, MAX_TURN_CHARS)}\n" if t.question else "") + f"{prefix}A: {clip_text(t.answer, MAX_TURN_CHARS)}\n"
+        for t in turns
+    ]
+    kept, used = [], 0
+    for b in reversed(blocks):
+        if used + len(b) > MAX_DIALOGUE_CHARS:
+            break
+        kept.append(b)
+        used += len(b)
+    return "".join(reversed(kept))

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 from llama_index.core.llms import LLM, ChatMessage, MessageRole
 
-from mmrag.search.prompts import REWRITE_PROMPT, REWRITE_SYSTEM, dialogue_block
+from mmrag.generation.prompts import clip_text
+from mmrag.search.prompts import MAX_TURN_CHARS, REWRITE_PROMPT, REWRITE_SYSTEM, dialogue_block
 from mmrag.search.session import Turn
 from mmrag.search.text import content_words
 
@@ -74,7 +75,7 @@ class DialogueRewriter:
         self.repair = repair  # append answers the model dropped (see dropped_answers)
 
     def prompt(self, description: str, turns: list[Turn]) -> str:
-        return REWRITE_PROMPT.format(description=description.strip(), dialogue=dialogue_block(turns) or "(no questions yet)\n")
+        return REWRITE_PROMPT.format(description=clip_text(description.strip(), MAX_TURN_CHARS * 2), dialogue=dialogue_block(turns) or "(no questions yet)\n")
 
     def rewrite(self, description: str, turns: list[Turn]) -> Rewrite:
         """With no informative answer the description itself is the query: there is nothing to rewrite."""

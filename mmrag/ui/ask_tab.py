@@ -52,6 +52,7 @@ def render(backend: Backend) -> None:
     with right:
         st.text(f"Q: {plain(result.question)}")
         views.answer("Answer", result.answer, icon=":material/question_answer:")
+        views.facts(getattr(result, "facts", {}))
         views.tags(result.tags)
         views.timings(result.timings)
     views.neighbours(result.neighbours, kb_roots(backend), ui.thumbnail_px)

@@ -72,6 +72,30 @@ def tags(values: list[str]) -> None:
         st.text("Visual tags: " + ", ".join(plain(t) for t in values))
 
 
+def facts(values: dict) -> None:
+    """What the pixels show (colours, black-and-white, light/dark), as plain text."""
+    if not values:
+        return
+    from mmrag.facts import VisualFacts
+
+    st.text("From the pixels: " + plain(VisualFacts(**values).text()))
+
+
+def candidates(values: list[dict]) -> None:
+    """Every caption candidate with its verifier scores, or why it was rejected."""
+    if not values:
+        return
+    with st.expander(f"Caption candidates ({len(values)}) and why this one was chosen"):
+        lines = []
+        for c in values:
+            if c.get("rejected"):
+                lines.append(f"rejected ({c['rejected']})  [{c['origin']}]  {c['text']}")
+            else:
+                parts = ", ".join(f"{k} {v:.2f}" for k, v in c.get("scores", {}).items())
+                lines.append(f"{c['score']:.3f} ({parts})  [{c['origin']}]  {c['text']}")
+        st.text(plain("\n".join(lines)))
+
+
 def answer(title: str, text: str, icon: str | None = None) -> None:
     """The job's answer in a success box, escaped so that it shows as written."""
     st.markdown(f"### {title}")
@@ -88,12 +112,14 @@ def timings(t: dict[str, float]) -> None:
 def caption_summary(result: CaptionResult) -> None:
     """The answer itself: caption, visual tags and per-stage timings."""
     answer("Caption", result.caption, icon=":material/image:")
+    facts(result.facts)
     tags(result.tags)
     timings(result.timings)
 
 
 def caption_details(result: CaptionResult, roots: list[Path], px: int) -> None:
     """How the answer was made: the neighbours that were retrieved and the prompt they became."""
+    candidates(result.candidates)
     neighbours(result.neighbours, roots, px)
     prompt(result.prompt, result.raw_output, result.caption)
 
