@@ -80,7 +80,7 @@ def test_a_good_generation_can_win_and_the_result_keeps_every_candidate(kb_app):
 def test_the_verifier_prefers_a_photos_own_caption(kb_app):
     """Own captions vs captions of 5 other photos, the photo left out of its own retrieval (no copying).
 
-    Measured on the 40 bundled photos when written (/tmp-free script in the test body): 32 of 40 ranked an own
+    Measured on the 40 bundled photos when written: 32 of 40 ranked an own
     caption first, against 5 of 10 candidates being own ones; 24 is the bar."""
     from mmrag.ingestion.sources import bundled_kb
 
