@@ -154,6 +154,9 @@ def ui_env(kb_qdrant, session_home, monkeypatch):
         monkeypatch.setenv("MMRAG_GENERATOR__THREADS", threads)
     monkeypatch.setenv("MMRAG_HOME", str(session_home))
     monkeypatch.setenv("MMRAG_QDRANT__PATH", str(kb_qdrant))
+    # Tests on other stores must not have the Poem tab's first use (fetch poems, ingest the KB images)
+    # running behind them; test_poem_tab_prepares_its_collection_in_the_background turns it on.
+    monkeypatch.setenv("MMRAG_POEM__PREPARE", "false")
     return monkeypatch
 
 
@@ -518,3 +521,19 @@ def test_a_payload_path_that_is_not_utf8_is_labelled_readably(tmp_path):
     label = hit_label(1, h)
     assert label == "#1 caf\ufffd.png - score 0.5000"
     label.encode("utf-8")
+
+
+@pytest.mark.slow
+def test_poem_tab_prepares_its_collection_in_the_background(ui_env, tmp_path):
+    ui_env.setenv("MMRAG_QDRANT__PATH", str(tmp_path / "no_poems_yet"))
+    ui_env.setenv("MMRAG_POEM__PREPARE", "true")
+    at = start_app()
+    assert not at.exception
+    assert "First use" in at.tabs[2].info[0].value  # the page is drawn at once; the work runs beside it
+    assert at.button(key="kb_ingest_bundled")  # the tabs after Poem are drawn too
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline and not at.tabs[2].get("radio"):
+        time.sleep(1)
+        at.run()  # the user's clicks elsewhere: reruns do not stop it
+    assert not at.exception and not at.tabs[2].error, [e.value for e in at.tabs[2].error]
+    assert at.radio(key="poem_source")  # the tab is ready: its photo picker is there

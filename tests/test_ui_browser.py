@@ -71,12 +71,13 @@ def ui_server(tmp_path, session_home, kb_qdrant):
     yield from serve_ui(tmp_path, session_home, kb_qdrant)
 
 
-def serve_ui(tmp_path, session_home, kb_qdrant):
+def serve_ui(tmp_path, session_home, kb_qdrant, **env_extra):
     port = free_port()
     mmrag_bin = Path(sys.executable).with_name("mmrag")
     cli = [str(mmrag_bin)] if mmrag_bin.is_file() else [sys.executable, "-c", "from mmrag.cli import main; main()"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MMRAG_")}
     env["MMRAG_HOME"] = str(session_home)
+    env.update(env_extra)
     log = tmp_path / "ui.log"
     with log.open("w") as out:
         # --qdrant-path is a global option: this also checks that `mmrag ui` passes it to the app.
@@ -212,3 +213,38 @@ def test_a_markdown_image_in_a_caption_is_shown_as_text_and_fetches_nothing(tmp_
     assert evil in body  # the neighbours' captions, character for character
     assert hits == []  # and the browser fetched nothing they name
     assert not browser.find_elements(By.CSS_SELECTOR, f"img[src*='127.0.0.1:{port}']")
+
+
+def test_ingestion_goes_on_while_the_user_clicks_elsewhere(tmp_path, session_home, browser):
+    """Issue 15.6 in a real browser: start the bundled ingest, click around (reruns), come back: all 40."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def tab(name: str):
+        return browser.find_element(By.XPATH, f"//*[@role='tab'][normalize-space(.)='{name}']")
+
+    # no Poem first use: it would ingest the KB images itself (and fetch poems) behind this test's back
+    server = serve_ui(tmp_path, session_home, tmp_path / "fresh_qdrant", MMRAG_POEM__PREPARE="false")
+    url, log = next(server)
+    try:
+        browser.get(url)
+        WebDriverWait(browser, 120).until(EC.presence_of_element_located((By.XPATH, "//*[@role='tab']")))
+        tab("Knowledge base").click()
+        WebDriverWait(browser, 60).until(
+            EC.element_to_be_clickable((By.XPATH, "//p[contains(text(), 'Ingest the bundled photos')]/ancestor::button"))
+        ).click()
+        WebDriverWait(browser, 120).until(EC.text_to_be_present_in_element((By.TAG_NAME, "body"), "images stored"))
+        tab("Search").click()
+        browser.find_element(By.XPATH, "//*[contains(text(), 'Ask me questions')]").click()  # a rerun
+        time.sleep(2)
+        tab("Knowledge base").click()
+        WebDriverWait(browser, 600).until(EC.text_to_be_present_in_element((By.TAG_NAME, "body"), "finished"))
+        body = browser.find_element(By.TAG_NAME, "body").text
+    except Exception:
+        print(log.read_text()[-3000:])
+        raise
+    finally:
+        next(server, None)
+    assert "40 seen, 40 added, 0 already stored, 0 failed" in body, body[-2000:]
+    assert "Traceback" not in body

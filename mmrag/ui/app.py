@@ -39,8 +39,11 @@ def main() -> None:
     except MMRagError as e:
         st.error(f"Cannot start: {md(e)}")
         st.stop()
+    # Always drawn, so the tabs below keep their place in the page, and the selected tab, when it fills.
+    notice = st.container()
     for job in backend.jobs.running():  # e.g. an ingestion another session (or this one) started
-        st.info(f"{md(job.label)}: {job.done} of {job.total} images stored so far; answers use what is stored.")
+        done = f": {job.done} of {job.total} images stored so far; answers use what is stored." if job.total else " runs in the background."
+        notice.info(md(job.label) + done)
     for tab, (_, module) in zip(st.tabs([t[0] for t in TABS]), TABS):
         with tab:
             guarded(module.render, backend)

@@ -7,12 +7,12 @@ import logging
 
 import streamlit as st
 
-from mmrag.errors import EmptyCollectionError, MMRagError
+from mmrag.errors import EmptyCollectionError
 from mmrag.schema import sha256_hex
 from mmrag.ui import views
 from mmrag.ui.picker import query_image, show_query
 from mmrag.ui.resources import Backend
-from mmrag.ui.safe_text import plain
+from mmrag.ui.safe_text import md, plain
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,32 @@ def _show(result) -> None:
         views.prompt(text, label=f"Prompt sent to the generator ({stage})")
 
 
+PREPARE = "prepare-poems"  # one background job per app, whichever session opens the tab first
+
+
+def _prepare(backend: Backend) -> None:
+    """First use, in a background job (a minute or two: in the script run it held up the whole page and
+    stopped at the user's next click); this tab redraws itself when it ends."""
+    job = backend.jobs.get(PREPARE)
+    if job is None or (job.state == "failed" and st.button("Try again", key="poem_prepare_retry")):
+        job = backend.jobs.start(PREPARE, "Preparing the poem collection (first use)", 0, lambda progress: _engine(backend))
+    was_running = job.running  # the redraw below is for the moment it ends, never a loop
+
+    @st.fragment(run_every=2.0 if job.running else None)
+    def status() -> None:
+        if job.running:
+            st.info("First use: fetching the chinese-poetry corpus and ingesting the default set (a minute or two). "
+                    "It goes on while you use the other tabs; this tab is ready when it ends.")
+        elif job.state == "failed":
+            st.error(f"The poem collection could not be prepared: {md(job.error)}")
+        elif was_running:
+            st.rerun()  # ready: draw the tab
+        else:
+            st.error(MISSING)  # it ran and the collection is still empty
+
+    status()
+
+
 def render(backend: Backend) -> None:
     mm = backend.app
     ui = mm.settings.ui
@@ -62,13 +88,8 @@ def render(backend: Backend) -> None:
         st.error(MISSING)
         return
     if not present:  # first use: fetch the poems and ingest the default set once, as `mmrag poem` does
-        try:
-            with st.spinner("First use: fetching the chinese-poetry corpus and ingesting the default set (a minute or two)..."):
-                _engine(backend)
-        except MMRagError as e:
-            log.warning("poem job first use: %s", e)
-            st.error(plain(str(e)))
-            return
+        _prepare(backend)
+        return
     query = query_image("poem", "to write about", HINT, ui.max_upload_mb)
     words = st.text_area("Your own words (optional): a mood, a season, what the photo means to you", key="poem_words", height=80)
     words = words.strip()
