@@ -14,7 +14,6 @@ import io
 import logging
 import os
 import re
-import threading
 from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
@@ -22,12 +21,14 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
+from mmrag.embedding.base import LazyModel, batches, check_batch_size, check_images
 from mmrag.embedding.protocols import ImageEmbeddings, TextEncoder, l2_normalise
 from mmrag.errors import MissingDependencyError, ModelLoadError
 
 log = logging.getLogger(__name__)
 
 IMAGE_SIZE = 224
+FEATURE_DIM = 1280  # EfficientNet-Lite0's final feature width (its published architecture)
 
 
 def imagenet_classes() -> list[str]:
@@ -65,27 +66,26 @@ def load_efficientnet_lite0(device: str = "cpu") -> Any:
     return model.eval().to(device)
 
 
-class EfficientNetConSEEncoder:
+class EfficientNetConSEEncoder(LazyModel):
     name = "efficientnet-lite0+conse"
 
     def __init__(self, text_encoder: TextEncoder, conse_top_k: int = 10, tags_top_k: int = 5, batch_size: int = 16, device: str = "cpu", cache_dir: str | Path | None = None) -> None:
         if conse_top_k < 1 or tags_top_k < 0:
             raise ValueError(f"conse_top_k must be >= 1 and tags_top_k >= 0, got {conse_top_k}, {tags_top_k}")
+        super().__init__()
         self.text_encoder = text_encoder
         self.conse_top_k = conse_top_k
         self.tags_top_k = tags_top_k
-        self.batch_size = batch_size
+        self.batch_size = check_batch_size(batch_size)
         self.device = device
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.name = f"efficientnet-lite0+conse{conse_top_k}:{text_encoder.name}"
-        self._model = None
         self._classes: list[str] | None = None
         self._class_vecs: np.ndarray | None = None
-        self._lock = threading.Lock()
 
     @property
     def visual_dim(self) -> int:
-        return 1280
+        return FEATURE_DIM
 
     @property
     def semantic_dim(self) -> int:
@@ -95,16 +95,11 @@ class EfficientNetConSEEncoder:
     def semantic_text_encoder(self) -> TextEncoder:
         return self.text_encoder
 
-    def warm_up(self) -> None:
-        if self._model is not None:
-            return
-        with self._lock:
-            if self._model is not None:
-                return
-            model = load_efficientnet_lite0(self.device)
-            self._classes = imagenet_classes()
-            self._class_vecs = self._class_vectors(self._classes)
-            self._model = model
+    def _load(self) -> None:
+        model = load_efficientnet_lite0(self.device)
+        self._classes = imagenet_classes()
+        self._class_vecs = self._class_vectors(self._classes)
+        self._model = model  # last: warm_up() treats a set _model as fully loaded
 
     def _class_vectors(self, classes: list[str]) -> np.ndarray:
         """One text embedding per class name, cached on disk: ConSE mixes them per image."""
@@ -131,12 +126,13 @@ class EfficientNetConSEEncoder:
         return feats.cpu().numpy(), probs.cpu().numpy()
 
     def encode(self, images: Sequence[Image.Image]) -> ImageEmbeddings:
+        images = check_images(images)
         self.warm_up()
         if not images:
-            return ImageEmbeddings(np.zeros((0, 1280), np.float32), np.zeros((0, self.semantic_dim), np.float32), [])
+            return ImageEmbeddings(np.zeros((0, FEATURE_DIM), np.float32), np.zeros((0, self.semantic_dim), np.float32), [])
         feats, probs = [], []
-        for i in range(0, len(images), self.batch_size):
-            f, p = self._forward(preprocess(images[i : i + self.batch_size]))
+        for batch in batches(images, self.batch_size):
+            f, p = self._forward(preprocess(batch))
             feats.append(f)
             probs.append(p)
         return self.from_outputs(np.concatenate(feats), np.concatenate(probs))

@@ -8,74 +8,33 @@ Where the weights come from:
     holding ``open_clip_config.json`` + weights (what ``open_clip.push_to_hf_hub`` writes);
   * ``model="hf-hub:org/repo"``: an open_clip repo on the hub.
 
-CLIP's image space is its text space, so ``semantic`` is the visual vector again, and the visual
-tags are zero-shot ImageNet labels (``ClipTagger``), which ``hf_clip`` reuses.
+Batching, tags and the shared text encoder live in ``clip_base`` (``hf_clip`` uses them too).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-import threading
-from functools import lru_cache
-from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
 
-from mmrag.embedding.protocols import ImageEmbeddings, TextKind, l2_normalise
+from mmrag.embedding.clip_base import (  # noqa: F401  (re-exported: older imports name this module)
+    TAG_PROMPT,
+    ClipImageEncoder,
+    ClipTagger,
+    ClipTextEncoder,
+    imagenet_class_names,
+)
 from mmrag.errors import MissingDependencyError, ModelLoadError
 
 log = logging.getLogger(__name__)
 
-TAG_PROMPT = "a photo of a {name}."
 LOCAL_DIR = "local-dir:"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt")
-
-
-@lru_cache(maxsize=1)
-def imagenet_class_names() -> tuple[str, ...]:
-    """The 1000 ImageNet-1k class names shipped in ``mmrag/data``, in index order."""
-    path = Path(__file__).resolve().parents[1] / "data" / "imagenet_classes.txt"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ModelLoadError(f"ImageNet class names are missing from the mmrag package: {e}") from e
-    return tuple(line.strip() for line in text.splitlines() if line.strip())
-
-
-class ClipTagger:
-    """Zero-shot visual tags: the names whose prompt embeddings are nearest to an image embedding.
-
-    The class-name text embeddings are computed once, on first use, with ``encode_text``.
-    """
-
-    def __init__(self, encode_text: Callable[[list[str]], np.ndarray], top_k: int) -> None:
-        if top_k < 0:
-            raise ValueError(f"tags_top_k must be >= 0, got {top_k!r}")
-        self._encode_text = encode_text
-        self.top_k = top_k
-        self._names: tuple[str, ...] | None = None
-        self._matrix: np.ndarray | None = None
-        self._lock = threading.Lock()
-
-    def _class_matrix(self) -> tuple[tuple[str, ...], np.ndarray]:
-        with self._lock:
-            if self._matrix is None:
-                names = imagenet_class_names()
-                self._matrix = l2_normalise(self._encode_text([TAG_PROMPT.format(name=n) for n in names]))
-                self._names = names
-        return self._names, self._matrix  # type: ignore[return-value]
-
-    def tags(self, semantic: np.ndarray) -> list[list[str]]:
-        if self.top_k == 0 or len(semantic) == 0:
-            return [[] for _ in range(len(semantic))]
-        names, matrix = self._class_matrix()
-        k = min(self.top_k, len(names))
-        scores = semantic @ matrix.T
-        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        return [[names[j] for j in row] for row in top]
+OpenClipTextEncoder = ClipTextEncoder
 
 
 def _looks_like_path(value: str) -> bool:
@@ -106,7 +65,7 @@ def resolve_open_clip_source(model: str, pretrained: str | None) -> tuple[str, s
     return LOCAL_DIR + directory, None
 
 
-class OpenClipImageEncoder:
+class OpenClipImageEncoder(ClipImageEncoder):
     """``ImageEncoder`` over an open_clip CLIP model; ``semantic`` == ``visual`` (one shared space)."""
 
     def __init__(
@@ -117,114 +76,64 @@ class OpenClipImageEncoder:
         batch_size: int = 16,
         tags_top_k: int = 5,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
         self.model_id = model
         self.pretrained = pretrained
-        self.device = device
-        self.batch_size = batch_size
         self.name = f"open_clip:{model}" + (f":{pretrained}" if pretrained else "")
-        self._model: Any = None
+        super().__init__(device=device, batch_size=batch_size, tags_top_k=tags_top_k)
         self._preprocess: Any = None
         self._tokenizer: Any = None
-        self._dim: int | None = None
-        self._lock = threading.Lock()
-        self._tagger = ClipTagger(self.encode_texts, tags_top_k)
-        self._text_encoder = OpenClipTextEncoder(self)
 
-    # -- loading ---------------------------------------------------------------------
-    def warm_up(self) -> None:
-        if self._model is not None:
-            return
-        with self._lock:
-            if self._model is not None:
-                return
+    def _declared_dim(self) -> int | None:
+        """``embed_dim`` from the folder's open_clip_config.json or open_clip's registry of
+        architectures; an ``hf-hub:`` repo's config is on the hub, so that case loads the model."""
+        model_name, _ = resolve_open_clip_source(self.model_id, self.pretrained)
+        if model_name.startswith(LOCAL_DIR):
+            path = os.path.join(model_name[len(LOCAL_DIR):], "open_clip_config.json")
             try:
-                import open_clip
-                import torch
-            except ImportError as e:
-                raise MissingDependencyError("open_clip_torch", extra="hub", why=str(e)) from e
-            model_name, pretrained = resolve_open_clip_source(self.model_id, self.pretrained)
-            if pretrained is None and not model_name.startswith(("local-dir:", "hf-hub:")):
-                log.warning("open_clip %r has no pretrained weights: random init, useless for retrieval", model_name)
-            log.info("loading open_clip model %r (pretrained=%r) on %s", model_name, pretrained, self.device)
-            try:
-                model, _, preprocess = open_clip.create_model_and_transforms(
-                    model_name, pretrained=pretrained, device=self.device
-                )
-                tokenizer = open_clip.get_tokenizer(model_name)
-            except Exception as e:  # RuntimeError, FileNotFoundError, ValueError, hub errors ...
-                where = self.model_id if pretrained is None or model_name.startswith(LOCAL_DIR) else f"{self.model_id}/{pretrained}"
-                raise ModelLoadError(f"cannot load CLIP model from {where!r}: {e}") from e
-            model.eval()
-            with torch.inference_mode():
-                probe = model.encode_text(tokenizer(["a"]).to(self.device))
-            self._dim = int(probe.shape[-1])
-            self._preprocess, self._tokenizer = preprocess, tokenizer
-            self._model = model
+                with open(path, encoding="utf-8") as f:
+                    return int(json.load(f)["model_cfg"]["embed_dim"])
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                raise ModelLoadError(f"cannot read embed_dim from {path!r}: {e}") from e
+        if model_name.startswith("hf-hub:"):
+            return None
+        try:
+            import open_clip
+        except ImportError as e:
+            raise MissingDependencyError("open_clip_torch", extra="hub", why=str(e)) from e
+        config = open_clip.get_model_config(model_name)
+        if config is None:
+            raise ModelLoadError(f"cannot load CLIP model from {self.model_id!r}: open_clip has no architecture {model_name!r}")
+        return int(config["embed_dim"])
 
-    @property
-    def visual_dim(self) -> int:
-        self.warm_up()
-        return int(self._dim)  # type: ignore[arg-type]
+    def _load(self) -> None:
+        try:
+            import open_clip
+            import torch
+        except ImportError as e:
+            raise MissingDependencyError("open_clip_torch", extra="hub", why=str(e)) from e
+        model_name, pretrained = resolve_open_clip_source(self.model_id, self.pretrained)
+        if pretrained is None and not model_name.startswith((LOCAL_DIR, "hf-hub:")):
+            log.warning("open_clip %r has no pretrained weights: random init, useless for retrieval", model_name)
+        log.info("loading open_clip model %r (pretrained=%r) on %s", model_name, pretrained, self.device)
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained, device=self.device)
+            tokenizer = open_clip.get_tokenizer(model_name)
+        except Exception as e:  # RuntimeError, FileNotFoundError, ValueError, hub errors ...
+            where = self.model_id if pretrained is None or model_name.startswith(LOCAL_DIR) else f"{self.model_id}/{pretrained}"
+            raise ModelLoadError(f"cannot load CLIP model from {where!r}: {e}") from e
+        model.eval()
+        with torch.inference_mode():
+            probe = model.encode_text(tokenizer(["a"]).to(self.device))
+        self._dim = int(probe.shape[-1])
+        self._preprocess, self._tokenizer = preprocess, tokenizer
+        self._model = model
 
-    @property
-    def semantic_dim(self) -> int:
-        return self.visual_dim
+    def _embed_texts(self, texts: list[str]) -> np.ndarray:
+        tokens = self._tokenizer(texts).to(self.device)
+        return self._model.encode_text(tokens).float().cpu().numpy()
 
-    @property
-    def semantic_text_encoder(self) -> OpenClipTextEncoder:
-        return self._text_encoder
-
-    # -- encoding --------------------------------------------------------------------
-    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """(N, dim) normalised float32 text embeddings in the image space."""
+    def _embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         import torch
 
-        self.warm_up()
-        if not texts:
-            return np.zeros((0, self.visual_dim), dtype=np.float32)
-        out = []
-        with torch.inference_mode():
-            for i in range(0, len(texts), self.batch_size * 4):
-                tokens = self._tokenizer(list(texts[i : i + self.batch_size * 4])).to(self.device)
-                out.append(self._model.encode_text(tokens).float().cpu().numpy())
-        return l2_normalise(np.concatenate(out, axis=0))
-
-    def encode(self, images: Sequence[Image.Image]) -> ImageEmbeddings:
-        import torch
-
-        self.warm_up()
-        if not images:
-            empty = np.zeros((0, self.visual_dim), dtype=np.float32)
-            return ImageEmbeddings(visual=empty, semantic=empty.copy(), tags=[])
-        out = []
-        with torch.inference_mode():
-            for i in range(0, len(images), self.batch_size):
-                batch = torch.stack([self._preprocess(img) for img in images[i : i + self.batch_size]])
-                out.append(self._model.encode_image(batch.to(self.device)).float().cpu().numpy())
-        visual = l2_normalise(np.concatenate(out, axis=0))
-        return ImageEmbeddings(visual=visual, semantic=visual.copy(), tags=self._tagger.tags(visual))
-
-
-class OpenClipTextEncoder:
-    """``TextEncoder`` for the text tower of an ``OpenClipImageEncoder`` (same loaded model).
-
-    ``kind`` is ignored: CLIP embeds queries and passages alike.
-    """
-
-    def __init__(self, image_encoder: OpenClipImageEncoder) -> None:
-        self._image_encoder = image_encoder
-        self.name = image_encoder.name
-
-    @property
-    def dim(self) -> int:
-        return self._image_encoder.semantic_dim
-
-    def warm_up(self) -> None:
-        self._image_encoder.warm_up()
-
-    def encode(self, texts: Sequence[str], kind: TextKind = "passage") -> np.ndarray:
-        if isinstance(texts, str):
-            raise TypeError("encode() takes a sequence of strings, not one string")
-        return self._image_encoder.encode_texts(texts)
+        batch = torch.stack([self._preprocess(img) for img in images])
+        return self._model.encode_image(batch.to(self.device)).float().cpu().numpy()
