@@ -224,6 +224,10 @@ def bench_engine(engine: str, data: Data, k: int, batch: int, url: str | None, r
             s, c = summary([v * 1000 for v in lat]), summary([v * 1000 for v in cpu])
             rows.append([engine, n, case, n / upload, n / upload_cpu, optimize, optimize_cpu, reopen, reopen_cpu, mem, disk, len(lat),
                          s["p50"], s["p95"], c["p50"], recall(got, truth[case][: len(got)])])
+        c0 = time.process_time()
+        for _ in range(5):
+            store.count(COLLECTION)
+        notes.append(f"{engine} at {n}: exact count {(time.process_time() - c0) / 5 * 1000:.1f} ms of CPU (searches no longer pay it)")
         if engine == "edge":
             info = store.backend.info(COLLECTION)
             notes.append(f"edge at {n}: {info['indexed_vectors']} of {3 * info['points']} vectors in HNSW, {info['segments']} segments, "
