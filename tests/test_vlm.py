@@ -340,3 +340,24 @@ def test_seq2seq_lm_trains_and_round_trips(tiny, tmp_path):
     imgs = list(tiny["images"].values())
     caps = VLMGenerator(tmp_path / "vlm", home=tiny["home"]).caption(imgs)  # the encoder-decoder generate path
     assert len(caps) == 2 and all(isinstance(c, str) for c in caps)
+
+
+def test_vlm_ask_prompt_is_updatable_and_reaches_the_model(tiny, trained_dir):
+    from llama_index.core.prompts import PromptTemplate
+
+    from mmrag.generation.vlm_ask_engine import VLMAskQueryEngine
+    from mmrag.vlm.generate import VLMGenerator
+
+    gen = VLMGenerator(trained_dir, home=tiny["home"])
+    engine = VLMAskQueryEngine(gen)
+    assert engine.get_prompts()["ask"].get_template() == "{question}"  # the trained template
+    gen.warm_up()
+    sent = []
+    real = gen._model.generate
+    gen._model.generate = lambda maps, prompts, n: sent.extend(prompts) or real(maps, prompts, n)
+    engine.update_prompts({"ask": PromptTemplate("Q: {question} ({instruction}) A:")})
+    r = engine.ask(tiny["images"]["red"], "what colour is the sofa?")
+    assert sent and sent[-1].startswith("Q: what colour is the sofa? (") and sent[-1].endswith(") A:")
+    assert r.prompt == sent[-1]
+    with pytest.raises(KeyError, match="nope"):
+        engine.update_prompts({"nope": PromptTemplate("x")})

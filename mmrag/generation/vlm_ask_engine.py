@@ -8,7 +8,7 @@ from typing import Any
 
 from llama_index.core.base.base_query_engine import BaseQueryEngine
 from llama_index.core.base.response.schema import Response
-from llama_index.core.prompts import PromptTemplate
+from llama_index.core.prompts import BasePromptTemplate, PromptTemplate
 from llama_index.core.schema import QueryBundle
 
 from mmrag.errors import MMRagError
@@ -24,15 +24,25 @@ class VLMAskQueryEngine(BaseQueryEngine):
     def __init__(self, generator: Any, **kwargs: Any) -> None:
         super().__init__(callback_manager=kwargs.pop("callback_manager", None))
         self.generator = generator  # mmrag.vlm.generate.VLMGenerator (loads on first use)
+        # None: the template the model was trained with (read from its config, which loads the model).
+        self._ask_prompt: BasePromptTemplate | None = None
 
     def _get_prompt_modules(self) -> dict:
         return {}
 
     def _get_prompts(self) -> dict:
-        return {"ask": PromptTemplate(self.generator.config["question_template"])}
+        return {"ask": self._ask_prompt or PromptTemplate(self.generator.config["question_template"])}
 
-    def _update_prompts(self, prompts: dict) -> None:  # the template is the trained model's; changing it would not match
-        pass
+    def _update_prompts(self, prompts: dict) -> None:
+        """``{"ask": template}`` with {question} and {instruction}; a model answers best with the template it
+        was trained on, so changing it is for experiments."""
+        for key, template in prompts.items():
+            if key != "ask":
+                raise KeyError(f"unknown prompt {key!r}; this engine has ['ask']")
+            self._ask_prompt = template
+
+    def _template(self) -> str | None:
+        return self._ask_prompt.get_template() if self._ask_prompt is not None else None
 
     def ask(self, image: ImageInput, question: str, top_k: int | None = None, exclude_ids: tuple[str, ...] = ()) -> AskResult:
         """``top_k``/``exclude_ids`` are accepted for the retrieval engine's signature and unused."""
@@ -42,9 +52,10 @@ class VLMAskQueryEngine(BaseQueryEngine):
         img = as_image(image)
         self.generator.warm_up()
         t1 = time.perf_counter()
-        (answer, raw), = self.generator.answer([img], [question.strip()])
+        template = self._template()
+        (answer, raw), = self.generator.answer([img], [question.strip()], template=template)
         t2 = time.perf_counter()
-        prompt = question_prompt(question, self.generator.config["question_template"])
+        prompt = question_prompt(question, template or self.generator.config["question_template"])
         return AskResult(question.strip(), answer, [], [], prompt, {"load": t1 - t0, "generate": t2 - t1, "total": t2 - t0}, raw)
 
     def _query(self, query_bundle: QueryBundle) -> Response:

@@ -137,12 +137,17 @@ class SearchEngine(BaseQueryEngine):
         return {}
 
     def _get_prompts(self) -> dict:
-        from mmrag.search.prompts import QUESTION_PROMPT, REWRITE_PROMPT
+        return {"question": self.questioner.template, "rewrite": self.rewriter.template}
 
-        return {"question": QUESTION_PROMPT, "rewrite": REWRITE_PROMPT}
-
-    def _update_prompts(self, prompts: dict) -> None:  # templates are module constants; nothing to update
-        pass
+    def _update_prompts(self, prompts: dict) -> None:
+        """``{"question": ..., "rewrite": ...}``: the templates the questioner and the rewriter fill."""
+        unknown = sorted(set(prompts) - {"question", "rewrite"})
+        if unknown:
+            raise KeyError(f"unknown prompt {unknown[0]!r}; this engine has ['question', 'rewrite']")
+        if "question" in prompts:
+            self.questioner.template = prompts["question"]
+        if "rewrite" in prompts:
+            self.rewriter.template = prompts["rewrite"]
 
     def _query(self, query_bundle: QueryBundle) -> Response:
         """One-shot: search the text, no dialogue; ``response`` lists the ranked image paths."""

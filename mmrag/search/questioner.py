@@ -167,11 +167,12 @@ class Questioner:
         self.differing_words = differing_words
         self.max_attempts = max_attempts
         self.per_image_captions = per_image_captions
+        self.template = QUESTION_PROMPT  # {description} {dialogue} {candidates} {asked} {differing}; see SearchEngine.update_prompts
         self.last_prompt = ""
 
     def prompt(self, session: SearchSession, hits: list[Hit], extra_avoid: list[str] = ()) -> str:
         avoid = session.asked + list(extra_avoid)
-        return QUESTION_PROMPT.format(
+        return self.template.format(
             description=session.description,
             dialogue=("The user also answered:\n" + dialogue_block(session.turns)) if session.turns else "",
             candidates=candidates_block(hits, self.per_image_captions),

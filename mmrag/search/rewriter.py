@@ -73,9 +73,10 @@ class DialogueRewriter:
     def __init__(self, llm: LLM, repair: bool = True) -> None:
         self.llm = llm
         self.repair = repair  # append answers the model dropped (see dropped_answers)
+        self.template = REWRITE_PROMPT  # {description} {dialogue}; see SearchEngine.update_prompts
 
     def prompt(self, description: str, turns: list[Turn]) -> str:
-        return REWRITE_PROMPT.format(description=clip_text(description.strip(), MAX_TURN_CHARS * 2), dialogue=dialogue_block(turns) or "(no questions yet)\n")
+        return self.template.format(description=clip_text(description.strip(), MAX_TURN_CHARS * 2), dialogue=dialogue_block(turns) or "(no questions yet)\n")
 
     def rewrite(self, description: str, turns: list[Turn]) -> Rewrite:
         """With no informative answer the description itself is the query: there is nothing to rewrite."""

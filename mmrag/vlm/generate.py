@@ -84,10 +84,12 @@ class VLMGenerator:
             out += self._model.generate(maps, prompts[i : i + self.batch_size], max_new_tokens)
         return out
 
-    def answer(self, images: Sequence[ImageLike], questions: Sequence[str], progress: bool = False) -> list[tuple[str, str]]:
-        """(clean answer, raw output) per question, with the ask job's prompt and answer cleaning."""
+    def answer(self, images: Sequence[ImageLike], questions: Sequence[str], progress: bool = False,
+               template: str | None = None) -> list[tuple[str, str]]:
+        """(clean answer, raw output) per question, with the ask job's prompt and answer cleaning;
+        ``template`` replaces the trained ``question_template`` ({question}, {instruction})."""
         cfg = self.config
-        prompts = [question_prompt(q, cfg["question_template"]) for q in questions]
+        prompts = [question_prompt(q, template or cfg["question_template"]) for q in questions]
         raw = self._run(images, prompts, int(cfg.get("answer_max_new_tokens", 6)), progress)
         return [(clean_answer(r, q), r) for r, q in zip(raw, questions)]
 
