@@ -70,14 +70,6 @@ def _package_file(package: str, rel: str, pip: str) -> Path:
     return path
 
 
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def resolve_gguf(model: str, models_dir: Path) -> Path:
     """A .gguf path as given, or a packaged model name assembled (once) into ``models_dir``."""
     name = packaged_name(model)

@@ -48,19 +48,6 @@ def hit_to_node(h: Hit) -> NodeWithScore:
     return NodeWithScore(node=node, score=h.score)
 
 
-def node_to_hit(n: NodeWithScore) -> Hit:
-    md = n.node.metadata
-    return Hit(
-        id=n.node.node_id,
-        score=float(n.score or 0.0),
-        image_path=getattr(n.node, "image_path", "") or "",
-        captions=list(md.get("captions", [])),
-        source=md.get("source", ""),
-        tags=list(md.get("tags", [])),
-        scores=dict(md.get("scores", {})),
-    )
-
-
 class ImageRetriever(BaseRetriever):
     """Encodes the query image (visual + semantic vectors) and fuses the two searches.
 
