@@ -104,6 +104,8 @@ def test_the_bundled_photos_get_sensible_facts():
         ("A street " + "with old houses and trees " * 10, "too long"),
         ("def caption(): return 'a cat'", "code"),
         ("A red car and a red car and a red car.", "repeats itself"),
+        ("This photo shows a teal, gray, and rapeseed scene.", "a list of labels"),
+        ("A white, black, and brown background with a white subject.", "echoes the prompt"),
     ],
 )
 def test_degenerate_patterns_are_rejected(text, reason):
@@ -118,6 +120,8 @@ def test_degenerate_patterns_are_rejected(text, reason):
         "A tabby cat lying on a wooden floor.",
         "Two bicycles parked beside a brick wall on a cloudy day.",
         "A black and white portrait of a man holding a camera.",
+        "A pencil, a lighter, a coin and a black cap lying on a table.",
+        "A red, brown moped parked on a street with a car and pedestrians.",
     ],
 )
 def test_ordinary_captions_pass(text):

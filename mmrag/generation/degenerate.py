@@ -27,9 +27,19 @@ ECHO_PHRASES = (
     "the captions above",
     "similar images",
     "it may be wrong",
+    "it may show",
+    "known photos",
+    "most similar",
+    "main subject",
+    "subject",
+    "this photo:",
 )
 INSTRUCTION_PHRASES = ("write a", "one sentence", "answer with", "in the style of", "describe the", "here is", "sure,", "as an ai")
 _CODE = re.compile(r"```|\bdef \w+\(|\bimport \w+|[{}<>;=]|\bprint\(")
+_COLOUR_LIST = re.compile(
+    r"\b(red|orange|yellow|green|teal|blue|purple|pink|brown|black|white|gray|grey), (red|orange|yellow|green|teal|blue|purple|pink|brown|black|white|gray|grey),? and \w+",
+    re.I,
+)
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 _NON_LATIN = re.compile(r"[^\x00-\x7f\u00c0-\u024f\u2018-\u201d\u2014]")
 
@@ -41,7 +51,9 @@ def _words(text: str) -> list[str]:
 def is_label_list(text: str, tags: Iterable[str] = ()) -> bool:
     """"A soccer ball, baseball, armadillo, croquet ball." - comma-separated labels, no sentence."""
     parts = [p.strip(" .") for p in text.split(",") if p.strip(" .")]
-    if len(parts) >= 3 and sum(len(p.split()) <= 3 for p in parts) >= len(parts) - 1:
+    if len(parts) >= 3 and all(len(p.split()) <= 3 for p in parts):
+        return True
+    if _COLOUR_LIST.search(text):  # "a teal, gray, and rapeseed scene": the facts line read back
         return True
     tag_words = {w for t in tags for w in _words(t)}
     words = [w for w in _words(text) if w not in {"a", "an", "the", "and", "of", "with"}]
