@@ -183,3 +183,24 @@ def test_image_encoder_contract(kind, model_dir):
         enc.encode([IMAGES[0], "photo.jpg"])
     with pytest.raises(EncoderInputError, match="not one string"):
         text.encode("a cat")
+
+
+@pytest.mark.parametrize("image_kind", ["efficientnet_conse", "open_clip", "hf_clip"])
+def test_the_apps_collection_spec_loads_no_model(image_kind, model_dir, tmp_path):
+    """``MMRag.images_spec`` promises its vector sizes without loading a model (CLI start, store checks)."""
+    from mmrag.app import MMRag
+    from mmrag.config import Settings
+
+    image = {"kind": image_kind}
+    text = {"kind": "use"}
+    if image_kind == "open_clip":
+        image["model"] = ALL["open_clip"](model_dir).model_id
+    elif image_kind == "hf_clip":
+        image["model"] = ALL["hf_clip"](model_dir).model_id
+    else:
+        text = {"kind": "sentence_transformers", "model": _st_dir(model_dir)}
+    app = MMRag(Settings(home=tmp_path, qdrant={"path": ":memory:"}, image_encoder=image, text_encoder=text))
+    spec = app.images_spec()
+    assert all(size > 0 for size in spec.vectors.values())
+    assert not loaded(app.image_encoder) and not loaded(app.text_encoder)
+    app.close()
