@@ -68,7 +68,9 @@ def kb_qdrant(tmp_path, session_home, encoders):
 
 @pytest.fixture
 def ui_server(tmp_path, session_home, kb_qdrant):
-    yield from serve_ui(tmp_path, session_home, kb_qdrant)
+    # This store has no poems: the Poem tab's first use (a minute of poem ingestion) would compete
+    # with the caption for the 2 cores; it is tested in test_ui.py.
+    yield from serve_ui(tmp_path, session_home, kb_qdrant, MMRAG_POEM__PREPARE="false")
 
 
 def serve_ui(tmp_path, session_home, kb_qdrant, **env_extra):
@@ -195,7 +197,7 @@ def test_a_markdown_image_in_a_caption_is_shown_as_text_and_fetches_nothing(tmp_
     with MMRag(Settings(home=session_home, qdrant={"path": str(qdrant)})) as mm:
         mm.__dict__["image_encoder"], mm.__dict__["text_encoder"] = encoders
         assert mm.ingest(sources.folder(folder), progress=False).added == 3
-    server = serve_ui(tmp_path, session_home, qdrant)
+    server = serve_ui(tmp_path, session_home, qdrant, MMRAG_POEM__PREPARE="false")
     url, log = next(server)
     try:
         browser.get(url)

@@ -62,6 +62,7 @@ class Backend:
     engines: dict[str, Any] = field(default_factory=dict)  # job engines built once per app (e.g. a reranker)
     jobs: Jobs = field(default_factory=Jobs)  # long work that outlives a script run (ingestion)
     _build: threading.Lock = field(default_factory=threading.Lock)
+    _engine_locks: dict[str, threading.Lock] = field(default_factory=dict)
 
     def ready(self, *components: str) -> None:
         """Build the app's components once: two sessions' first jobs must not load a model twice."""
@@ -72,9 +73,13 @@ class Backend:
                 getattr(self.app, name)
 
     def engine(self, name: str, build: Callable[[MMRag], Any]) -> Any:
+        """A job engine built once. Its own lock: building one (the poem engine's first use ingests for
+        minutes) must not hold up the other tabs' first jobs."""
         if name in self.engines:
             return self.engines[name]
         with self._build:
+            lock = self._engine_locks.setdefault(name, threading.Lock())
+        with lock:
             if name not in self.engines:
                 self.engines[name] = build(self.app)
             return self.engines[name]
