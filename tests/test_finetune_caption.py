@@ -87,7 +87,8 @@ def test_data_builder_prompt_is_the_caption_jobs_prompt(kb_app):
         # what the caption engine computes for this image as a new photo, with itself excluded
         search = kb_app.retriever.search_image(load_image(s.image_path), top_k=3, exclude_ids=(s.image_id,))
         assert [h.id for h in search.hits] == s.neighbour_ids
-        assert build_caption_prompt(search.hits, search.tags) == s.prompt
+        assert build_caption_prompt(search.hits, search.tags, facts=search.facts) == s.prompt
+        assert "This photo:" in s.prompt  # the pixels' facts are in the training prompt too
 
 
 def test_data_builder_caps_at_corpus_and_round_trips_jsonl(kb_app, tmp_path):

@@ -3,7 +3,8 @@
 For every knowledge-base image the builder retrieves its neighbours with the image itself excluded
 (what the caption job would see for a new photo like it) and builds the prompt with the caption job's
 own ``build_caption_prompt``. The query vectors are the image's stored ones and the visual tags its
-stored tags: both were made by the same encoder the caption job runs, so no image is encoded again.
+stored confident tags: both were made by the same encoder the caption job runs, so no image is encoded
+again; the visual facts are read from the image file, as the job reads them from the query image.
 
 Samples are split by image (an image's samples are all in train or all in val), so validation scores
 are on images whose captions the model never saw as targets.
@@ -18,9 +19,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from mmrag.config import RetrievalSettings
+from mmrag.config import GroundingSettings, RetrievalSettings
 from mmrag.errors import EmptyCollectionError, MMRagError
+from mmrag.facts import visual_facts
 from mmrag.generation.prompts import CAPTION_SYSTEM, build_caption_prompt
+from mmrag.images import load_image
+from mmrag.retrieval.image_retriever import confident_tags
 from mmrag.retrieval.store import QdrantStore
 from mmrag.schema import SEMANTIC, VISUAL
 
@@ -75,6 +79,7 @@ class _Image:
     captions: list[str]
     tags: list[str]
     vectors: dict[str, list[float]]
+    tag_scores: list[float] = field(default_factory=list)
 
 
 def _kb_images(store: QdrantStore, collection: str, sources: set[str] | None) -> list[_Image]:
@@ -87,7 +92,9 @@ def _kb_images(store: QdrantStore, collection: str, sources: set[str] | None) ->
             continue
         if sources is not None and pl.get("source") not in sources:
             continue
-        images.append(_Image(str(p.id), pl.get("image_path", ""), pl.get("source", ""), list(pl["captions"]), list(pl.get("tags", [])), dict(p.vector)))
+        images.append(
+            _Image(str(p.id), pl.get("image_path", ""), pl.get("source", ""), list(pl["captions"]), list(pl.get("tags", [])), dict(p.vector), list(pl.get("tag_scores", [])))
+        )
     images.sort(key=lambda im: im.id)  # scroll order is not guaranteed; the seed alone decides the split
     return images
 
@@ -117,6 +124,7 @@ def build_samples(
     top_k: int | None = None,
     per_image_captions: int = 2,
     sources: Iterable[str] | None = None,
+    tag_min_confidence: float | None = None,
 ) -> tuple[list[CaptionSample], list[CaptionSample]]:
     """(train, val) samples; ``n`` is capped by the number of (image, caption) pairs in the collection."""
     if n < 1:
@@ -144,7 +152,10 @@ def build_samples(
                 candidates=max(retrieval.candidates, k), weights=retrieval.weights, fusion=retrieval.fusion,
                 rrf_k=retrieval.rrf_k, exclude_ids=(im.id,),
             )
-            prompts[im.id] = (build_caption_prompt(hits, im.tags, True, per_image_captions), [h.id for h in hits])
+            # the job's own prompt: confident tags and the pixels' facts (read from the file, ~ms)
+            tags = confident_tags(im.tags, im.tag_scores, GroundingSettings().tag_min_confidence if tag_min_confidence is None else tag_min_confidence)
+            facts = visual_facts(load_image(Path(im.path))) if im.path and Path(im.path).is_file() else None
+            prompts[im.id] = (build_caption_prompt(hits, tags, True, per_image_captions, facts), [h.id for h in hits])
         prompt, neighbour_ids = prompts[im.id]
         sample = CaptionSample(im.id, im.path, im.source, CAPTION_SYSTEM, prompt, target, im.captions, neighbour_ids)
         (val if im.id in val_ids else train).append(sample)
@@ -181,6 +192,7 @@ def build_caption_dataset(app: Any, out_dir: str | Path, **kwargs: Any) -> Datas
     out.mkdir(parents=True, exist_ok=True)
     collection = app.settings.qdrant.collection
     app.store.check_collection(app.images_spec())
+    kwargs.setdefault("tag_min_confidence", app.settings.grounding.tag_min_confidence)
     train, val = build_samples(app.store, collection, app.settings.retrieval, **kwargs)
     write_jsonl(out / TRAIN_FILE, train)
     write_jsonl(out / VAL_FILE, val)

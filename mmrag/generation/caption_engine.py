@@ -20,7 +20,7 @@ from llama_index.core.schema import QueryBundle
 from mmrag.config import GroundingSettings
 from mmrag.facts import VisualFacts
 from mmrag.generation.postprocess import clean_caption
-from mmrag.generation.prompts import CAPTION_PROMPT, CAPTION_PROMPT_NO_RETRIEVAL, CAPTION_SYSTEM, caption_context, facts_line, format_tags
+from mmrag.generation.prompts import CAPTION_PROMPT, CAPTION_PROMPT_NO_RETRIEVAL, CAPTION_SYSTEM, PROMPT_NEIGHBOURS, build_caption_prompt
 from mmrag.images import ImageInput, as_image
 from mmrag.reranking.caption_verifier import Candidate, CaptionVerifier
 from mmrag.retrieval.image_retriever import ImageRetriever, hit_to_node
@@ -60,7 +60,7 @@ class CaptionQueryEngine(BaseQueryEngine):
         llm: LLM,
         use_retrieval: bool = True,
         per_image_captions: int = 2,
-        prompt_neighbours: int = 3,
+        prompt_neighbours: int = PROMPT_NEIGHBOURS,
         verifier: CaptionVerifier | None = None,
         grounding: GroundingSettings | None = None,
         **kwargs: Any,
@@ -91,11 +91,8 @@ class CaptionQueryEngine(BaseQueryEngine):
 
     def build_prompt(self, hits, tags, facts) -> str:
         """The user prompt; templates may use {context}, {facts} and {tags} (the confident tags alone)."""
-        hits = hits[: self.prompt_neighbours]
-        fill = {"facts": facts_line(facts, tags), "tags": format_tags(tags)}
-        if self.use_retrieval:
-            return self.prompts["caption"].format(context=caption_context(hits, self.per_image_captions), **fill)
-        return self.prompts["caption_no_retrieval"].format(**fill)
+        key = "caption" if self.use_retrieval else "caption_no_retrieval"
+        return build_caption_prompt(hits, tags, self.use_retrieval, self.per_image_captions, facts, self.prompt_neighbours, self.prompts[key])
 
     def _verifier(self) -> CaptionVerifier | None:
         if not self.grounding.verify:

@@ -27,6 +27,7 @@ CAPTION_PROMPT = PromptTemplate(
 
 CAPTION_PROMPT_NO_RETRIEVAL = PromptTemplate("{facts}\nWrite one caption for this photo, in the style of the COCO dataset.")
 
+PROMPT_NEIGHBOURS = 3  # neighbours whose captions go into the caption prompt (more cost prefill, not quality)
 MAX_CAPTION_CHARS = 200  # one retrieved caption in a prompt; knowledge-base captions can be any length
 MAX_CONTEXT_CHARS = 1500  # all retrieved captions together (~400 tokens), well inside a 2,048-token context
 
@@ -72,8 +73,18 @@ def facts_line(facts: "VisualFacts | None", tags: Sequence[str]) -> str:
     return "\n".join(parts)
 
 
-def build_caption_prompt(hits: Sequence[Hit], tags: Sequence[str], use_retrieval: bool = True, per_image: int = 2, facts: "VisualFacts | None" = None) -> str:
-    """The caption job's user prompt; fine-tuning data is built with this same function."""
+def build_caption_prompt(
+    hits: Sequence[Hit],
+    tags: Sequence[str],
+    use_retrieval: bool = True,
+    per_image: int = 2,
+    facts: "VisualFacts | None" = None,
+    neighbours: int = PROMPT_NEIGHBOURS,
+    template: PromptTemplate | None = None,
+) -> str:
+    """The caption job's user prompt; the engine and the fine-tuning data builder both call this.
+    Templates may use {context}, {facts} and {tags} (the confident tags alone)."""
+    fill = {"facts": facts_line(facts, tags), "tags": format_tags(tags)}
     if use_retrieval:
-        return CAPTION_PROMPT.format(context=caption_context(hits, per_image), facts=facts_line(facts, tags))
-    return CAPTION_PROMPT_NO_RETRIEVAL.format(facts=facts_line(facts, tags))
+        return (template or CAPTION_PROMPT).format(context=caption_context(hits[:neighbours], per_image), **fill)
+    return (template or CAPTION_PROMPT_NO_RETRIEVAL).format(**fill)

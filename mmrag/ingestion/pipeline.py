@@ -153,7 +153,7 @@ class IngestionPipeline:
         vectors: dict[str, np.ndarray] = {VISUAL: emb.visual, SEMANTIC: emb.semantic}
         if CAPTION in self.spec.vectors:
             vectors[CAPTION] = self._caption_vectors([p.item.captions for p in batch])
-        payloads = [self._payload(p, emb.tags[i] if emb.tags else []) for i, p in enumerate(batch)]
+        payloads = [self._payload(p, emb.tags[i] if emb.tags else [], emb.tag_scores[i] if emb.tag_scores else []) for i, p in enumerate(batch)]
         self.store.upsert(self.spec.name, [p.pid for p in batch], vectors, payloads)
 
     def _caption_vectors(self, captions: list[list[str]]) -> np.ndarray:
@@ -171,7 +171,7 @@ class IngestionPipeline:
         return l2_normalise(out)
 
     @staticmethod
-    def _payload(p: _Prepared, tags: list[str]) -> dict[str, Any]:
+    def _payload(p: _Prepared, tags: list[str], tag_scores: list[float] = ()) -> dict[str, Any]:
         im = p.image
         return {
             "image_path": str(Path(p.item.path).resolve()),
@@ -179,6 +179,7 @@ class IngestionPipeline:
             "source": p.item.source,
             "sha256": p.sha,
             "tags": tags,
+            "tag_scores": list(tag_scores),  # the tags' confidences: prompts keep the confident ones
             "width": im.width if im is not None else None,
             "height": im.height if im is not None else None,
             **p.item.extra,
