@@ -166,7 +166,7 @@ def test_generated_poem_dropped_or_scored_by_the_routes(make_app):
     llm = Scripted()
     engine = PoemQueryEngine(None, llm, app.text_encoder, app.store, app.settings.poem.model_copy(update={"hubness": "csls"}),
                              index_cache_dir=None)
-    model = engine.retrieve("月、江、夜", limit=3)[0]
+    model = engine.retrieve_poems("月、江、夜", limit=3)[0]
     llm.answer = "我们看见的湖，\n湖水是很蓝的。"
     made, prompt = engine.compose("月、江、夜", model)
     assert made is None and "clauses" in engine._dropped or "vernacular" in engine._dropped
@@ -183,6 +183,14 @@ def test_generated_poem_dropped_or_scored_by_the_routes(make_app):
         assert GENERATED_ID in ids and [i for i in ids if i != GENERATED_ID] == before[r]
     imagery_scores = [h[1] for h in routes[IMAGERY]]
     assert imagery_scores == sorted(imagery_scores, reverse=True)
+    # update_prompts changes what the generator is sent (the LlamaIndex contract)
+    from llama_index.core.prompts import PromptTemplate
+
+    engine.update_prompts({"poem": PromptTemplate("试写：{description}（{form}，{shape}）")})
+    _, prompt = engine.compose("月、江、夜", model)
+    assert prompt.startswith("试写：月、江、夜")
+    with pytest.raises(KeyError):
+        engine.update_prompts({"judge": PromptTemplate("x")})
     fused = engine.fuse(routes, limit=20)
     gen = next(c for c in fused if c.id == GENERATED_ID)
     assert gen.generated and {"poem", IMAGERY} <= set(gen.scores)

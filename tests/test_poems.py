@@ -151,7 +151,7 @@ def test_route_b_finds_a_poem_from_its_translation(poem_app):
     app, _, _ = poem_app
     engine = _engine(app, {"poem": 0.0, "translation": 1.0})
     for p in [p for p in iter_poems(DATA, "default") if p.translation]:
-        got = engine.retrieve(p.translation, limit=3)
+        got = engine.retrieve_poems(p.translation, limit=3)
         assert got[0].id == p.id, (p.title, [c.title for c in got])
         assert set(got[0].scores) == {"translation", "fused"}
 
@@ -160,7 +160,7 @@ def test_route_a_finds_a_poem_from_its_lines(poem_app):
     app, _, _ = poem_app
     engine = _engine(app, {"poem": 1.0, "translation": 0.0})
     for p in iter_poems(DATA, "default"):
-        got = engine.retrieve("\n".join(p.lines), limit=3)
+        got = engine.retrieve_poems("\n".join(p.lines), limit=3)
         assert got[0].id == p.id and got[0].lines == p.lines
         assert got[0].scores["poem"] > 0.9
 
@@ -177,7 +177,7 @@ def test_fused_routes_and_cached_generated_translation(poem_app, tmp_path):
     assert rep.from_cache == 1 and rep.generated == 0 and rep.remaining > 0
     stored = app.store.client.retrieve(spec.name, [target.id], with_payload=True)[0].payload
     assert stored["translation"] == text and stored["translation_generated"] is True
-    got = _engine(app, {"poem": 1.0, "translation": 1.0}).retrieve(text, limit=5)
+    got = _engine(app, {"poem": 1.0, "translation": 1.0}).retrieve_poems(text, limit=5)
     assert got[0].id == target.id and "translation" in got[0].scores
     assert TranslationCache(tmp_path / "tr.jsonl").get(target.id) == text  # persisted
     # the budget counts every generation attempt, usable or not

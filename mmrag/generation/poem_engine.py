@@ -107,6 +107,7 @@ class PoemQueryEngine(BaseQueryEngine):
         self.rerank_candidates = rerank_candidates
         self.generator_name = generator_name
         self.index_cache_dir = index_cache_dir
+        self.prompts = {"describe": pp.DESCRIBE_PROMPT, "poem": pp.POEM_PROMPT}
         self._index: PoemIndex | None = None
         self._dropped = ""  # the last generated poem's form problem, shown in the result
 
@@ -114,10 +115,13 @@ class PoemQueryEngine(BaseQueryEngine):
         return {}
 
     def _get_prompts(self) -> dict:
-        return {"describe": pp.DESCRIBE_PROMPT, "poem": pp.POEM_PROMPT, "judge": pp.JUDGE_PROMPT}
+        return dict(self.prompts)
 
-    def _update_prompts(self, prompts: dict) -> None:  # templates are module constants
-        pass
+    def _update_prompts(self, prompts: dict) -> None:
+        for key, template in prompts.items():
+            if key not in self.prompts:
+                raise KeyError(f"unknown prompt {key!r}; this engine has {sorted(self.prompts)} (the judge's is the reranker's)")
+            self.prompts[key] = template
 
     def _chat(self, system: str, user: str, max_new_tokens: int) -> str:
         msgs = [ChatMessage(role=MessageRole.SYSTEM, content=system), ChatMessage(role=MessageRole.USER, content=user)]
@@ -147,7 +151,7 @@ class PoemQueryEngine(BaseQueryEngine):
         """(description, prompt): the imagery terms (no prompt), or a generated sentence (``description: generated``)."""
         if self.settings.description == "imagery":
             return self.imagery(search, words).description(self.settings.description_terms), ""
-        prompt = pp.DESCRIBE_PROMPT.format(
+        prompt = self.prompts["describe"].format(
             context=pp.describe_context(search.hits), tags=", ".join(search.tags) or "（无）",
             words=pp.WORDS_LINE.format(words=words) if words else "",
         )
@@ -181,7 +185,7 @@ class PoemQueryEngine(BaseQueryEngine):
         fused = fuse(ranked, limit=limit, weights=s.weights, method=s.fusion, rrf_k=s.rrf_k)
         return [PoemCandidate.from_payload(h.id, payloads[h.id], {**h.scores, "fused": h.score}) for h in fused]
 
-    def retrieve(self, query: str, limit: int, imagery: Imagery | None = None) -> list[PoemCandidate]:
+    def retrieve_poems(self, query: str, limit: int, imagery: Imagery | None = None) -> list[PoemCandidate]:
         """Routes A, B (and C when ``imagery`` is given), fused."""
         return self.fuse(self.routes(query, imagery)[0], limit)
 
@@ -221,7 +225,7 @@ class PoemQueryEngine(BaseQueryEngine):
     def compose(self, description: str, model: PoemCandidate) -> tuple[PoemCandidate | None, str]:
         """A new poem in the form of ``model`` (the top retrieved candidate)."""
         form, shape = pp.poem_form(model.lines, model.rhythmic)
-        prompt = pp.POEM_PROMPT.format(form=form, shape=shape, description=description)
+        prompt = self.prompts["poem"].format(form=form, shape=shape, description=description)
         raw = self._chat(pp.POEM_SYSTEM, prompt, self.settings.poem_tokens)
         lines = pp.clean_poem(raw)
         problem = pp.form_problem(lines) if lines else "not verse"
