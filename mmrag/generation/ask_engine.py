@@ -17,6 +17,7 @@ from mmrag.config import GroundingSettings
 from mmrag.errors import MMRagError
 from mmrag.generation.ask_prompts import ASK_PROMPT, ASK_SYSTEM, MAX_QUESTION_CHARS, build_ask_prompt, clean_answer, is_yes_no_question
 from mmrag.generation.grounded_answers import answer_from_facts, supported_by
+from mmrag.generation.prompt_store import UpdatablePrompts
 from mmrag.images import ImageInput, as_image
 from mmrag.retrieval.image_retriever import ImageRetriever, hit_to_node
 from mmrag.schema import Hit
@@ -61,7 +62,7 @@ class AskResult:
         return d
 
 
-class AskQueryEngine(BaseQueryEngine):
+class AskQueryEngine(UpdatablePrompts, BaseQueryEngine):
     """``engine.ask(image, question)`` returns an ``AskResult``. As a LlamaIndex engine,
     ``engine.query(QueryBundle(query_str=question, image_path=path))`` returns a ``Response`` whose
     ``response`` is the answer and ``source_nodes`` the retrieved images.
@@ -85,17 +86,8 @@ class AskQueryEngine(BaseQueryEngine):
         self.prompts = {"ask": ASK_PROMPT}
         self.system_prompt = ASK_SYSTEM
 
-    def _get_prompt_modules(self) -> dict:
-        return {}
 
-    def _get_prompts(self) -> dict:
-        return dict(self.prompts)
 
-    def _update_prompts(self, prompts: dict) -> None:
-        for key, template in prompts.items():
-            if key not in self.prompts:
-                raise KeyError(f"unknown prompt {key!r}; this engine has {sorted(self.prompts)}")
-            self.prompts[key] = template
 
     def ask(self, image: ImageInput, question: str, top_k: int | None = None, exclude_ids: tuple[str, ...] = ()) -> AskResult:
         if not isinstance(question, str) or not question.strip():

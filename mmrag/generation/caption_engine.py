@@ -20,6 +20,7 @@ from llama_index.core.schema import QueryBundle
 from mmrag.config import GroundingSettings
 from mmrag.facts import VisualFacts
 from mmrag.generation.postprocess import clean_caption
+from mmrag.generation.prompt_store import UpdatablePrompts
 from mmrag.generation.prompts import CAPTION_PROMPT, CAPTION_PROMPT_NO_RETRIEVAL, CAPTION_SYSTEM, PROMPT_NEIGHBOURS, build_caption_prompt
 from mmrag.images import ImageInput, as_image
 from mmrag.reranking.caption_verifier import Candidate, CaptionVerifier
@@ -47,7 +48,7 @@ def template_caption(tags: list[str], facts: VisualFacts | None) -> str | None:
     return f"{head} on a {bg} background." if bg and facts.has_subject else f"{head}."
 
 
-class CaptionQueryEngine(BaseQueryEngine):
+class CaptionQueryEngine(UpdatablePrompts, BaseQueryEngine):
     """``engine.query("photo.jpg")`` returns a LlamaIndex ``Response`` whose ``response`` is the
     caption, ``source_nodes`` the retrieved images and ``metadata`` the tags, facts, candidates,
     prompt and timings. ``engine.caption(image)`` returns the same as a ``CaptionResult``.
@@ -77,17 +78,8 @@ class CaptionQueryEngine(BaseQueryEngine):
         self.prompts: dict[str, BasePromptTemplate] = {"caption": CAPTION_PROMPT, "caption_no_retrieval": CAPTION_PROMPT_NO_RETRIEVAL}
         self.system_prompt = CAPTION_SYSTEM
 
-    def _get_prompt_modules(self) -> dict:
-        return {}
 
-    def _get_prompts(self) -> dict:
-        return dict(self.prompts)
 
-    def _update_prompts(self, prompts: dict) -> None:
-        for key, template in prompts.items():
-            if key not in self.prompts:
-                raise KeyError(f"unknown prompt {key!r}; this engine has {sorted(self.prompts)}")
-            self.prompts[key] = template
 
     def build_prompt(self, hits, tags, facts) -> str:
         """The user prompt; templates may use {context}, {facts} and {tags} (the confident tags alone)."""

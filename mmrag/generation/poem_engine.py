@@ -28,6 +28,7 @@ from mmrag.config import PoemSettings
 from mmrag.embedding.protocols import TextEncoder
 from mmrag.errors import EmptyCollectionError, MMRagError
 from mmrag.generation import poem_prompts as pp
+from mmrag.generation.prompt_store import UpdatablePrompts
 from mmrag.generation.poem_hubness import corrected, penalties
 from mmrag.generation.poem_imagery import Imagery, image_imagery
 from mmrag.generation.poem_index import PoemIndex, build_index
@@ -90,7 +91,7 @@ def candidate_node(c: PoemCandidate) -> NodeWithScore:
     return NodeWithScore(node=node, score=c.score)
 
 
-class PoemQueryEngine(BaseQueryEngine):
+class PoemQueryEngine(UpdatablePrompts, BaseQueryEngine):
     """``engine.poem(image, words=...)`` -> ``PoemResult``; ``engine.query(QueryBundle(words, image_path=...))``
     -> a LlamaIndex ``Response`` (text: the best lines with title and author)."""
 
@@ -111,17 +112,8 @@ class PoemQueryEngine(BaseQueryEngine):
         self._index: PoemIndex | None = None
         self._dropped = ""  # the last generated poem's form problem, shown in the result
 
-    def _get_prompt_modules(self) -> dict:
-        return {}
 
-    def _get_prompts(self) -> dict:
-        return dict(self.prompts)
 
-    def _update_prompts(self, prompts: dict) -> None:
-        for key, template in prompts.items():
-            if key not in self.prompts:
-                raise KeyError(f"unknown prompt {key!r}; this engine has {sorted(self.prompts)} (the judge's is the reranker's)")
-            self.prompts[key] = template
 
     def _chat(self, system: str, user: str, max_new_tokens: int) -> str:
         msgs = [ChatMessage(role=MessageRole.SYSTEM, content=system), ChatMessage(role=MessageRole.USER, content=user)]

@@ -38,12 +38,9 @@ def item_roots(items: Iterable[SourceItem]) -> set[Path]:
 
 def collapse(folders: Iterable[str | os.PathLike[str]]) -> list[str]:
     """Resolved folders, any folder inside another listed one dropped, sorted."""
-    paths = sorted({Path(f).resolve() for f in folders}, key=lambda p: (len(p.parts), str(p)))
-    kept: list[Path] = []
-    for p in paths:
-        if not any(p == k or k in p.parents for k in kept):
-            kept.append(p)
-    return sorted(str(p) for p in kept)
+    from mmrag.retrieval.store import collapse_roots
+
+    return collapse_roots(list(folders))
 
 
 def _load(path: Path) -> dict[str, list[str]]:
