@@ -99,6 +99,19 @@ def migrate(
         raise fail(e)
 
 
+def _with_server(url: str, collections: Optional[List[str]], batch: int, to_server: bool) -> None:
+    """Copy between the configured store and a server, in the direction ``to_server`` says."""
+    try:
+        with build_app() as mm:
+            server = _server(url)
+            try:
+                _copy(mm.store, server, collections, batch) if to_server else _copy(server, mm.store, collections, batch)
+            finally:
+                server.close()
+    except MMRagError as e:
+        raise fail(e)
+
+
 @store_app.command("push")
 def push(
     url: str = typer.Option(..., "--url", help="Qdrant server or cluster URL (API key from QDRANT_API_KEY)."),
@@ -106,15 +119,7 @@ def push(
     batch: int = BATCH,
 ) -> None:
     """Copy collections (vectors, payloads, metadata) from the configured store to a server; resumable."""
-    try:
-        with build_app() as mm:
-            dst = _server(url)
-            try:
-                _copy(mm.store, dst, collections, batch)
-            finally:
-                dst.close()
-    except MMRagError as e:
-        raise fail(e)
+    _with_server(url, collections, batch, to_server=True)
 
 
 @store_app.command("pull")
@@ -124,15 +129,7 @@ def pull(
     batch: int = BATCH,
 ) -> None:
     """Copy collections from a server into the configured store (Edge by default); resumable."""
-    try:
-        with build_app() as mm:
-            src = _server(url)
-            try:
-                _copy(src, mm.store, collections, batch)
-            finally:
-                src.close()
-    except MMRagError as e:
-        raise fail(e)
+    _with_server(url, collections, batch, to_server=False)
 
 
 def register(app: typer.Typer) -> None:
