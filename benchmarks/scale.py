@@ -9,7 +9,7 @@ draws from the same mixtures. Ground truth is exact cosine top-k by numpy.
 
 Per engine and size, one row per query case:
 
-  upload pts/s   ``QdrantStore.upsert`` in batches of ``--batch`` (Edge flushes each batch to disk)
+  upload pts/s   ``QdrantStore.upsert`` in batches of ``--batch`` (in Edge's write-ahead log when it returns; flushed every qdrant.edge_flush_every points)
   optimize s     ``QdrantStore.optimize`` (Edge: builds HNSW for all three vectors, blocking; local: none)
   reopen s       close, open a new store, count, first query (local mode reads every point back)
   +RSS MiB       process memory added by the open collection; disk MiB: the store folder

@@ -78,6 +78,7 @@ class EdgeBackend:
         self._shards: dict[str, Any] = {}
         self._locks: dict[str, FolderLock] = {}
         self._since_optimize: dict[str, int] = {}
+        self._since_flush: dict[str, int] = {}
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -169,9 +170,14 @@ class EdgeBackend:
 
     def _write(self, name: str, op, points: int = 0) -> None:
         shard = self.shard(name)
+        # update() returns once the operation is in the write-ahead log, which survives kill -9: a batch
+        # reported stored is kept (the ingestion resume contract). flush() writes the segments too.
         shard.update(op)
-        # flush: a batch reported stored is on disk and survives kill -9 (the ingestion resume contract)
-        shard.flush()
+        flushed = self._since_flush.get(name, 0) + max(points, 1)
+        if flushed >= self.settings.edge_flush_every or not points:
+            shard.flush()
+            flushed = 0
+        self._since_flush[name] = flushed
         if points:
             n = self._since_optimize.get(name, 0) + points
             self._since_optimize[name] = n
@@ -227,7 +233,7 @@ class EdgeBackend:
         shard = self.shard(name)
         changed = shard.optimize()
         shard.flush()
-        self._since_optimize[name] = 0
+        self._since_optimize[name] = self._since_flush[name] = 0
         return bool(changed)
 
     def info(self, name: str) -> dict[str, Any]:
