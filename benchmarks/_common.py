@@ -22,7 +22,7 @@ def temp_app(home: str | Path, **overrides: Any):
     ``url: None`` is explicit so that an ``mmrag.yaml`` / ``MMRAG_QDRANT__URL`` naming a server
     cannot send benchmark points there.
     """
-    from mmrag.app import MMRag
+    from mmrag.system import MMRag
     from mmrag.config import Settings
 
     return MMRag(Settings(home=Path(home), qdrant={"path": ":memory:", "url": None}, **overrides))

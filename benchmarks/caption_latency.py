@@ -90,7 +90,7 @@ def compare_modes(app, photos: list[Path], args) -> list[list]:
     from llama_index.core.prompts import PromptTemplate
 
     from mmrag.config import GroundingSettings
-    from mmrag.generation.caption_engine import CaptionQueryEngine
+    from mmrag.jobs.caption import CaptionQueryEngine
 
     previous = CaptionQueryEngine(app.retriever, app.llm, prompt_neighbours=5, grounding=GroundingSettings(verify=False))
     previous.update_prompts({"caption": PromptTemplate(PREVIOUS_PROMPT)})

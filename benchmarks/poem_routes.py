@@ -38,10 +38,10 @@ def main() -> None:
     ap.add_argument("--json-out", type=Path, default=None)
     args = ap.parse_args()
 
-    from mmrag.app import MMRag
+    from mmrag.system import MMRag
     from mmrag.evaluation.poem_eval import JUDGEMENTS, ir_scores, rank_scores, resolve_image
-    from mmrag.generation.poem_engine import poem_engine
-    from mmrag.generation.poem_hubness import METHODS, distinct_top1
+    from mmrag.jobs.poem import poem_engine
+    from mmrag.jobs.poem_hubness import METHODS, distinct_top1
     from mmrag.images import as_image
     from mmrag.retrieval.fusion import fuse
 

@@ -53,7 +53,7 @@ def encoders(session_home):
 @pytest.fixture
 def make_app(session_home, encoders):
     """Factory for an MMRag app on in-memory Qdrant (or a given path) that shares the loaded encoders."""
-    from mmrag.app import MMRag
+    from mmrag.system import MMRag
     from mmrag.config import Settings
 
     created = []
@@ -73,7 +73,7 @@ def make_app(session_home, encoders):
 @pytest.fixture(scope="module")
 def kb_app(session_home, encoders):
     """An app on in-memory Qdrant holding the bundled knowledge base, shared by a test module."""
-    from mmrag.app import MMRag
+    from mmrag.system import MMRag
     from mmrag.config import Settings
 
     app = MMRag(Settings(home=session_home, qdrant={"path": ":memory:"}))

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 
 from mmrag.config import GroundingSettings
 from mmrag.facts import visual_facts
-from mmrag.generation.caption_engine import CaptionQueryEngine, template_caption
+from mmrag.jobs.caption import CaptionQueryEngine, template_caption
 from mmrag.generation.grounded_answers import answer_from_facts, supported_by
 from mmrag.reranking.caption_verifier import Candidate, CaptionVerifier, facts_agreement
 from mmrag.schema import Hit
@@ -164,7 +164,7 @@ def test_colour_words_the_pixels_contradict_count_against_a_caption():
 
 
 def test_ask_answers_colour_from_the_pixels_without_calling_the_generator(kb_app):
-    from mmrag.generation.ask_engine import AskQueryEngine, QuestionTooLongError
+    from mmrag.jobs.ask import AskQueryEngine, QuestionTooLongError
 
     llm = Fixed(answer="red")
     engine = AskQueryEngine(kb_app.retriever, llm, grounding=kb_app.settings.grounding)

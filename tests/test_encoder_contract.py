@@ -188,7 +188,7 @@ def test_image_encoder_contract(kind, model_dir):
 @pytest.mark.parametrize("image_kind", ["efficientnet_conse", "open_clip", "hf_clip"])
 def test_the_apps_collection_spec_loads_no_model(image_kind, model_dir, tmp_path):
     """``MMRag.images_spec`` promises its vector sizes without loading a model (CLI start, store checks)."""
-    from mmrag.app import MMRag
+    from mmrag.system import MMRag
     from mmrag.config import Settings
 
     image = {"kind": image_kind}

@@ -102,7 +102,7 @@ def test_caption_bad_inputs(kb_app, tmp_path, session_home, encoders):
     with pytest.raises(ImageLoadError, match="not a recognised image"):
         kb_app.caption(tmp_path / "t.jpg")
 
-    from mmrag.app import MMRag
+    from mmrag.system import MMRag
     from mmrag.config import Settings
 
     empty = MMRag(Settings(home=session_home, qdrant={"path": ":memory:", "collection": "nothing"}))

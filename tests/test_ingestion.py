@@ -108,7 +108,7 @@ def test_caption_vector_is_mean_of_caption_embeddings(make_app, coco_corpus):
 
 INGEST_SCRIPT = """
 import os, sys
-from mmrag.app import MMRag
+from mmrag.system import MMRag
 from mmrag.config import Settings
 from mmrag.ingestion import sources
 app = MMRag(Settings(home=sys.argv[1], qdrant={"path": sys.argv[2]}))

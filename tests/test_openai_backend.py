@@ -235,7 +235,7 @@ def test_caption_job_through_the_server_sends_the_in_process_prompt(server, gguf
     # not compared: llama.cpp's greedy output differs between a server process and an in-process context
     # (batch splits, prompt-cache reuse), so equality would fail on some CPUs for no fault of the HTTP path.
     local = LlamaCppLLM(model_path=str(gguf_path), max_new_tokens=40, n_threads=THREADS)
-    from mmrag.generation.caption_engine import CaptionQueryEngine
+    from mmrag.jobs.caption import CaptionQueryEngine
 
     same = CaptionQueryEngine(app.retriever, local).caption(query, top_k=3)
     local.close()

@@ -155,7 +155,7 @@ def test_poem_text_encoder_setting_and_mismatch_error(make_app, tmp_path):
 
     from mmrag.embedding.st_text import SentenceTransformerTextEncoder
     from mmrag.errors import CollectionMismatchError
-    from mmrag.generation.poem_engine import poem_engine
+    from mmrag.jobs.poem import poem_engine
     from mmrag.ingestion.poem_pipeline import PoemIngestion, poem_spec
 
     app = make_app()

@@ -28,7 +28,7 @@ def _unit(x):
 
 
 def test_hubness_correction_on_a_constructed_hub():
-    from mmrag.generation.poem_hubness import corrected, distinct_top1, penalties
+    from mmrag.jobs.poem_hubness import corrected, distinct_top1, penalties
 
     rng = np.random.default_rng(0)
     d, n_poems = 32, 6
@@ -57,7 +57,7 @@ def test_hubness_correction_on_a_constructed_hub():
 
 
 def test_penalties_by_hand():
-    from mmrag.generation.poem_hubness import penalties
+    from mmrag.jobs.poem_hubness import penalties
 
     poems = np.array([[1.0, 0.0], [0.0, 1.0]])
     bank = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
@@ -71,8 +71,8 @@ def test_penalties_by_hand():
 # -- imagery description and route ---------------------------------------------------------------
 def test_imagery_terms_by_hand():
     from mmrag.facts import VisualFacts
-    from mmrag.generation.poem_imagery import CAPTION_WEIGHT, FACT_WEIGHT, TAG_WEIGHT, image_imagery
-    from mmrag.generation.poem_lexicon import COLOUR_SHARE
+    from mmrag.jobs.poem_imagery import CAPTION_WEIGHT, FACT_WEIGHT, TAG_WEIGHT, image_imagery
+    from mmrag.jobs.poem_lexicon import COLOUR_SHARE
 
     facts = VisualFacts(colours=["blue", "green"], subject_colours=[], background_colours=[], grayscale=False,
                         brightness="bright", orientation="landscape")
@@ -98,7 +98,7 @@ def test_imagery_terms_by_hand():
 
 
 def test_imagery_route_bm25_by_hand():
-    from mmrag.generation.poem_imagery import ImageryIndex
+    from mmrag.jobs.poem_imagery import ImageryIndex
 
     texts = ["湖光秋月两相和", "春眠不觉晓处处闻啼鸟", "月落乌啼霜满天江枫渔火对愁眠"]
     idx = ImageryIndex(["a", "b", "c"], texts, vocabulary=["湖", "月", "鸟"], k1=1.2, b=0.0)
@@ -155,8 +155,8 @@ def _scripted(answer: str = ""):
 
 
 def test_generated_poem_dropped_or_scored_by_the_routes(make_app):
-    from mmrag.generation.poem_engine import GENERATED_ID, IMAGERY, PoemQueryEngine
-    from mmrag.generation.poem_imagery import image_imagery
+    from mmrag.jobs.poem import GENERATED_ID, IMAGERY, PoemQueryEngine
+    from mmrag.jobs.poem_imagery import image_imagery
     from mmrag.ingestion.poem_pipeline import PoemIngestion, poem_spec
 
     Scripted = _scripted  # noqa: N806
@@ -219,7 +219,7 @@ def test_first_use_fetches_and_ingests_the_default_set(make_app, tmp_path, monke
 
 
 def test_first_use_without_npm_names_both_commands(make_app, tmp_path, monkeypatch):
-    from mmrag.generation.poem_engine import poem_engine
+    from mmrag.jobs.poem import poem_engine
     from mmrag.ingestion.poem_pipeline import poem_spec
     from mmrag.ingestion.poem_prepare import prepare_poems
     from mmrag.errors import EmptyCollectionError
@@ -290,7 +290,7 @@ def test_ingestion_resumes_after_a_kill(tmp_path):
 def test_the_whole_job_result_with_a_scripted_generator(make_app):
     from importlib import resources
 
-    from mmrag.generation.poem_engine import PoemQueryEngine
+    from mmrag.jobs.poem import PoemQueryEngine
     from mmrag.ingestion.poem_pipeline import PoemIngestion, poem_spec
 
     app = make_app()  # no caption KB: the job describes from the photo's tags and facts alone

@@ -141,7 +141,7 @@ def test_ingestion_named_vectors_and_idempotence(poem_app):
 
 def _engine(app, weights):
     from mmrag.config import PoemSettings
-    from mmrag.generation.poem_engine import PoemQueryEngine
+    from mmrag.jobs.poem import PoemQueryEngine
 
     # retrieve() needs only the text encoder and the store
     return PoemQueryEngine(None, None, app.text_encoder, app.store, PoemSettings(weights=weights))
@@ -302,7 +302,7 @@ def test_poem_job_end_to_end(make_app):
     from llama_index.core.base.base_query_engine import BaseQueryEngine
     from llama_index.core.schema import QueryBundle
 
-    from mmrag.generation.poem_engine import poem_engine
+    from mmrag.jobs.poem import poem_engine
     from mmrag.ingestion.poem_pipeline import PoemIngestion, poem_spec
 
     app = make_app(poem={"top_k": 4}, rerank={"kind": "llm_judge", "max_candidates": 3})

@@ -118,7 +118,7 @@ def test_cli_engine_ray_reports_bad_files_and_exit_code(ray_local, session_home,
 
 @pytest.mark.skipif(not SERVER_URL, reason="no Qdrant server: set MMRAG_TEST_QDRANT_URL (and QDRANT_API_KEY) to run the actors-upsert path")
 def test_ray_actors_upsert_to_a_server(ray_local, make_app, session_home, encoders, tmp_path):
-    from mmrag.app import MMRag
+    from mmrag.system import MMRag
     from mmrag.config import Settings
 
     items, _ = corpus_items(tmp_path)

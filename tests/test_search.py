@@ -227,7 +227,7 @@ def test_cli_one_shot_and_interactive_resume(tmp_path, session_home, encoders, k
     """`mmrag search --query` ranks images; the interactive loop resumes, shows, saves and quits (no LLM call)."""
     from typer.testing import CliRunner
 
-    from mmrag.app import MMRag
+    from mmrag.system import MMRag
     from mmrag.cli import app as cli
     from mmrag.config import Settings
 

@@ -216,7 +216,7 @@ def test_search_on_missing_or_empty_collection(store, spec):
 def test_app_ingest_resume_and_retrieve(backend, session_home, encoders, tmp_path):
     """The whole app on this backend: ingest, re-ingest (skips), retrieve an ingested image first."""
     from mmrag import images as imgio
-    from mmrag.app import MMRag
+    from mmrag.system import MMRag
     from mmrag.config import Settings
 
     qs = backend.settings

@@ -128,7 +128,7 @@ def ingest_test_poems(mm) -> None:
 @pytest.fixture(scope="module")
 def kb_qdrant(tmp_path_factory, session_home, encoders):
     """A local Qdrant folder holding the bundled KB and a few poems, shared by this module's app tests."""
-    from mmrag.app import MMRag
+    from mmrag.system import MMRag
 
     path = tmp_path_factory.mktemp("ui_store") / "qdrant"
     mm = MMRag(Settings(home=session_home, qdrant={"path": str(path)}))
@@ -404,7 +404,7 @@ def rendered_markdown(at: AppTest) -> list[str]:
 @pytest.fixture
 def hostile_store(tmp_path, session_home, encoders, ui_env):
     """A store whose payloads hold Markdown/HTML captions (an image whose file name is not UTF-8 is refused)."""
-    from mmrag.app import MMRag
+    from mmrag.system import MMRag
     from mmrag.ingestion import sources
 
     folder = tmp_path / "hostile"
@@ -480,7 +480,7 @@ def test_background_jobs_run_once_per_key_and_keep_their_outcome():
 
 
 def test_a_local_store_is_serialised_and_a_server_store_is_not(tmp_path):
-    from mmrag.app import MMRag
+    from mmrag.system import MMRag
     from mmrag.ui.resources import SerialisedStore, open_backend
 
     backend = open_backend(MMRag(Settings(home=tmp_path, qdrant={"path": ":memory:"})))

@@ -56,7 +56,7 @@ def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 1
 
 @pytest.fixture
 def kb_qdrant(tmp_path, session_home, encoders):
-    from mmrag.app import MMRag
+    from mmrag.system import MMRag
     from mmrag.config import Settings
 
     path = tmp_path / "qdrant"
@@ -181,7 +181,7 @@ def test_a_markdown_image_in_a_caption_is_shown_as_text_and_fetches_nothing(tmp_
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from mmrag.app import MMRag
+    from mmrag.system import MMRag
     from mmrag.config import Settings
     from mmrag.ingestion import sources
     from tests.imagegen import make_rgb_image

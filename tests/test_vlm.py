@@ -240,9 +240,9 @@ def trained_dir(tiny, tmp_path_factory):
 def test_ask_uses_the_vlm_engine_when_configured(tiny, trained_dir):
     from llama_index.core.schema import QueryBundle
 
-    from mmrag.app import MMRag
+    from mmrag.system import MMRag
     from mmrag.config import Settings
-    from mmrag.generation.vlm_ask_engine import VLMAskQueryEngine
+    from mmrag.jobs.vlm_ask import VLMAskQueryEngine
     from mmrag.vlm.generate import VLMGenerator
 
     app = MMRag(Settings(home=tiny["home"], qdrant={"path": ":memory:"}, vlm={"path": str(trained_dir)}))
@@ -345,7 +345,7 @@ def test_seq2seq_lm_trains_and_round_trips(tiny, tmp_path):
 def test_vlm_ask_prompt_is_updatable_and_reaches_the_model(tiny, trained_dir):
     from llama_index.core.prompts import PromptTemplate
 
-    from mmrag.generation.vlm_ask_engine import VLMAskQueryEngine
+    from mmrag.jobs.vlm_ask import VLMAskQueryEngine
     from mmrag.vlm.generate import VLMGenerator
 
     gen = VLMGenerator(trained_dir, home=tiny["home"])

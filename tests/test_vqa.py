@@ -212,7 +212,7 @@ def test_ask_end_to_end(easy_kb_app):
 
 def test_ask_bad_inputs(make_app, tmp_path):
     from mmrag.errors import EmptyCollectionError
-    from mmrag.generation.ask_engine import EmptyQuestionError
+    from mmrag.jobs.ask import EmptyQuestionError
 
     app = make_app(collection="nothing")
     with pytest.raises(ImageLoadError, match="not found"):

@@ -44,7 +44,7 @@ def global_options(
 
 def build_app():
     """The MMRag app from the global options (imported here so `--help` stays fast)."""
-    from mmrag.app import MMRag
+    from mmrag.system import MMRag
 
     return MMRag.from_config(State.config, **State.overrides)
 

@@ -45,7 +45,7 @@ def data_translate_poems(
     """Let the generator write vernacular translations for stored poems that have none (route B).
 
     Cached in <home>/cache/poem_translations.jsonl (resumable) and marked translation_generated in the payload."""
-    from mmrag.generation.poem_engine import translate_poem
+    from mmrag.jobs.poem import translate_poem
     from mmrag.ingestion.poem_pipeline import TranslationCache, poem_spec, translate_missing
 
     try:

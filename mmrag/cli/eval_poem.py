@@ -141,7 +141,7 @@ def _split_eval(mm, home: Path, data_dir, base, tuned, reference: bool, cross_en
 
 def _route_eval(mm, judgements_path: Path, top_k: int, generate: bool) -> dict:
     from mmrag.evaluation import poem_eval as pe
-    from mmrag.generation.poem_engine import poem_engine
+    from mmrag.jobs.poem import poem_engine
 
     js = pe.load_judgements(judgements_path)
     engine = poem_engine(mm)
@@ -156,7 +156,7 @@ def _route_eval(mm, judgements_path: Path, top_k: int, generate: bool) -> dict:
     for j in js:
         console.print(f"[dim]{escape(j.image)}:[/] {escape(res.descriptions[j.image])} -> {escape(', '.join(res.top[j.image]))}")
     top1 = [max(r, key=r.get) if r else "" for r in (res.run.get(j.image, {}) for j in js)]
-    from mmrag.generation.poem_hubness import distinct_top1
+    from mmrag.jobs.poem_hubness import distinct_top1
 
     console.print(f"first poems: {len(set(top1))} distinct over {len(top1)} photos; "
                   f"{distinct_top1(top1):.0%} of the photos have a first poem no other photo has")

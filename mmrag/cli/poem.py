@@ -50,7 +50,7 @@ def poem(
 ) -> None:
     """Find (or write) a classical Chinese poem for an image: imagery terms from what is known about it, retrieve by poem,
     translation and imagery, fuse. The first run fetches the chinese-poetry data and ingests the default set."""
-    from mmrag.generation.poem_engine import poem_engine
+    from mmrag.jobs.poem import poem_engine
 
     try:
         with build_app() as mm:

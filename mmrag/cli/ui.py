@@ -1,4 +1,4 @@
-"""`mmrag ui`: the Streamlit web UI, started as ``python -m streamlit run mmrag/ui/app.py``."""
+"""`mmrag ui`: the Streamlit web UI, started as ``python -m streamlit run mmrag/ui/streamlit_app.py``."""
 
 from __future__ import annotations
 

@@ -82,7 +82,7 @@ def heldout_images(s: CaptionEvalSettings) -> list[HeldoutImage]:
 
 
 def _engine(app: Any, s: CaptionEvalSettings, base: str, row: str) -> Any:
-    from mmrag.generation.caption_engine import CaptionQueryEngine
+    from mmrag.jobs.caption import CaptionQueryEngine
     from mmrag.generation.factory import build_llm
 
     lora = LoraSettings(enabled=row == "rag_lora", weights_path=s.adapter if row == "rag_lora" else None)

@@ -120,7 +120,7 @@ def _row(name: str, images: list[LooImage], fn: Callable[[LooImage], str], token
 def run_kb_loo(app: Any, rows: list[str] | None = None, adapter: str | None = None, tokenizer: str = "simple", limit: int | None = None, progress: bool = True) -> list[LooRow]:
     """Rows on the same photos; the app's KB is ingested first if needed."""
     from mmrag.config import GroundingSettings
-    from mmrag.generation.caption_engine import CaptionQueryEngine
+    from mmrag.jobs.caption import CaptionQueryEngine
 
     rows = rows or (["top1", "consensus", "generator", "job"] + (["job_lora"] if adapter else []))
     unknown = [r for r in rows if r not in ROWS]

@@ -162,7 +162,7 @@ def image_route_run(engine, judgements: Sequence[ImageJudgement], top_k: int = 1
     not a stored poem and cannot be judged, so it is left out of the ranking)."""
     from tqdm.auto import tqdm
 
-    from mmrag.generation.poem_engine import GENERATED_ID
+    from mmrag.jobs.poem import GENERATED_ID
 
     run: Run = {}
     desc: dict[str, str] = {}

@@ -117,7 +117,7 @@ class EncodeActor:
     def __init__(self, settings: Settings, spec: CollectionSpec, batch_size: int, write: bool) -> None:
         import torch
 
-        from mmrag.app import MMRag
+        from mmrag.system import MMRag
 
         # Ray reserves cpus_per_actor CPUs for this actor; torch gets as many threads, no more.
         torch.set_num_threads(max(1, int(settings.ray.cpus_per_actor)))

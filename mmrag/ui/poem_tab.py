@@ -22,7 +22,7 @@ MISSING = "There is no poem collection yet: run `mmrag data poems` and `mmrag in
 
 def _engine(backend: Backend):
     """The poem engine, built once per app (building it may load a reranker)."""
-    from mmrag.generation.poem_engine import poem_engine
+    from mmrag.jobs.poem import poem_engine
 
     return backend.engine("poem", poem_engine)
 

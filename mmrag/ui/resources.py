@@ -23,7 +23,7 @@ from typing import Any, Callable
 import streamlit as st
 from pydantic import ValidationError
 
-from mmrag.app import MMRag
+from mmrag.system import MMRag
 from mmrag.errors import ConfigError
 from mmrag.ui.jobs import Jobs
 from mmrag.ui.roots import allowed_roots

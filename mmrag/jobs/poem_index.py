@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from mmrag.embedding.protocols import TextEncoder
-from mmrag.generation.poem_hubness import penalties
-from mmrag.generation.poem_imagery import VOCABULARY, ImageryIndex, image_imagery
+from mmrag.jobs.poem_hubness import penalties
+from mmrag.jobs.poem_imagery import VOCABULARY, ImageryIndex, image_imagery
 from mmrag.retrieval.store import QdrantStore
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The mmrag Streamlit app (``mmrag ui``, or ``streamlit run mmrag/ui/app.py``).
+"""The mmrag Streamlit app (``mmrag ui``, or ``streamlit run mmrag/ui/streamlit_app.py``).
 
 Settings come from the environment (MMRAG_*, MMRAG_CONFIG) like every other entry point.
 """

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from mmrag.generation.poem_lexicon import BRIGHTNESS, COLOUR_SHARE, COLOURS, GRAYSCALE, LEXICON, STOPWORDS
+from mmrag.jobs.poem_lexicon import BRIGHTNESS, COLOUR_SHARE, COLOURS, GRAYSCALE, LEXICON, STOPWORDS
 
 _WORD = re.compile(r"[a-z]+")
 _CJK = re.compile(r"[\u3400-\u9fff]")

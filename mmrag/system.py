@@ -70,7 +70,7 @@ class MMRag:
 
     @cached_property
     def caption_engine(self):
-        from mmrag.generation.caption_engine import CaptionQueryEngine
+        from mmrag.jobs.caption import CaptionQueryEngine
 
         return CaptionQueryEngine(self.retriever, self.llm, grounding=self.settings.grounding)
 
@@ -78,12 +78,12 @@ class MMRag:
     def ask_engine(self):
         """The trained VLM when ``vlm.path`` is set, else the zero-shot retrieval-augmented engine."""
         if self.settings.vlm.path:
-            from mmrag.generation.vlm_ask_engine import VLMAskQueryEngine
+            from mmrag.jobs.vlm_ask import VLMAskQueryEngine
             from mmrag.vlm.generate import VLMGenerator
 
             v = self.settings.vlm
             return VLMAskQueryEngine(VLMGenerator(v.path, home=self.settings.home, batch_size=v.batch_size, threads=v.threads))
-        from mmrag.generation.ask_engine import AskQueryEngine
+        from mmrag.jobs.ask import AskQueryEngine
 
         return AskQueryEngine(self.retriever, self.llm, grounding=self.settings.grounding)
 
@@ -137,7 +137,7 @@ class MMRag:
         """A classical Chinese poem for an image (``PoemResult``). The first call fetches the chinese-poetry
         data and ingests the default set when there is no poem collection (``poem.prepare``)."""
         if "_poem_engine" not in self.__dict__:
-            from mmrag.generation.poem_engine import poem_engine
+            from mmrag.jobs.poem import poem_engine
 
             self._poem_engine = poem_engine(self)
         return self._poem_engine.poem(image, words=words, top_k=top_k)

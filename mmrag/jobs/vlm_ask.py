@@ -12,7 +12,7 @@ from llama_index.core.prompts import BasePromptTemplate, PromptTemplate
 from llama_index.core.schema import QueryBundle
 
 from mmrag.errors import MMRagError
-from mmrag.generation.ask_engine import AskResult, EmptyQuestionError
+from mmrag.jobs.ask import AskResult, EmptyQuestionError
 from mmrag.images import ImageInput, as_image
 from mmrag.vlm.data import question_prompt
 

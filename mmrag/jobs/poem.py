@@ -29,9 +29,9 @@ from mmrag.embedding.protocols import TextEncoder
 from mmrag.errors import EmptyCollectionError, MMRagError
 from mmrag.generation import poem_prompts as pp
 from mmrag.generation.prompt_store import UpdatablePrompts
-from mmrag.generation.poem_hubness import corrected, penalties
-from mmrag.generation.poem_imagery import Imagery, image_imagery
-from mmrag.generation.poem_index import PoemIndex, build_index
+from mmrag.jobs.poem_hubness import corrected, penalties
+from mmrag.jobs.poem_imagery import Imagery, image_imagery
+from mmrag.jobs.poem_index import PoemIndex, build_index
 from mmrag.images import ImageInput, as_image
 from mmrag.ingestion.poem_pipeline import POEM, TRANSLATION
 from mmrag.retrieval.fusion import fuse
