@@ -143,7 +143,7 @@ def test_secrets_are_not_echoed_in_errors(monkeypatch, tmp_path):
 
 # -- the generator's name (issue 13) -------------------------------------------------------------
 def test_default_generator_is_named_for_what_it_is(monkeypatch, tmp_path, caplog):
-    from mmrag.finetune.base_model import is_gguf_name
+    from mmrag.generation.gguf_convert import is_gguf_name
     from mmrag.generation import gguf
 
     monkeypatch.chdir(tmp_path)

@@ -208,7 +208,7 @@ def test_adapter_save_and_load_through_the_caption_backend(tmp_path):
 def test_target_modules_per_architecture(tmp_path):
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
-    from mmrag.finetune.base_model import target_modules
+    from mmrag.finetune.lora_targets import target_modules
     from tests.tiny_models import save_tiny_causal_lm, save_tiny_t5
 
     assert target_modules(AutoModelForSeq2SeqLM.from_pretrained(save_tiny_t5(tmp_path / "t5"))) == ["q", "v"]

@@ -60,7 +60,7 @@ def samples(tiny):
 
 def batch(model, vision, tiny, smps):
     """One training batch through the real feature cache, encoder and collator."""
-    from mmrag.vlm.train import Collator, encode_samples, pooled_maps
+    from mmrag.finetune.vlm import Collator, encode_samples, pooled_maps
 
     paths = sorted({s.image_path for s in smps})
     maps = pooled_maps(vision, paths, model.config_dict["grid"], tiny["home"], 8, False)
@@ -72,7 +72,7 @@ def test_training_lowers_the_loss_and_saves_one_directory(tiny, tmp_path):
     import torch
 
     from mmrag.vlm.model import ADAPTER_DIR, CONFIG_FILE, PROJECTOR_FILE, load_vlm
-    from mmrag.vlm.train import build_vlm, train_vlm
+    from mmrag.finetune.vlm import build_vlm, train_vlm
 
     s = settings(tiny)
     fresh, vision = build_vlm(s, tiny["home"])  # same seed as train_vlm's: the untrained starting point
@@ -95,7 +95,7 @@ def test_projector_only_stage_trains_without_touching_the_lm(tiny, tmp_path):
     import torch
 
     from mmrag.vlm.model import ADAPTER_DIR, load_vlm
-    from mmrag.vlm.train import build_vlm, train_vlm
+    from mmrag.finetune.vlm import build_vlm, train_vlm
 
     s = settings(tiny, stage1_epochs=6, stage2_epochs=0)
     fresh, _ = build_vlm(s, tiny["home"])
@@ -112,7 +112,7 @@ def test_save_load_round_trip_gives_identical_logits_and_text(tiny, tmp_path):
 
     from mmrag.vlm.generate import VLMGenerator
     from mmrag.vlm.model import load_vlm
-    from mmrag.vlm.train import add_lora, build_vlm
+    from mmrag.finetune.vlm import add_lora, build_vlm
 
     s = settings(tiny)
     model, vision = build_vlm(s, tiny["home"])
@@ -148,7 +148,7 @@ def test_load_errors_name_the_directory(tmp_path):
 
 def test_unfrozen_vision_is_refused_with_a_reason(tiny):
     from mmrag.errors import ConfigError
-    from mmrag.vlm.train import build_vlm
+    from mmrag.finetune.vlm import build_vlm
 
     with pytest.raises(ConfigError, match="freeze_vision"):
         build_vlm(settings(tiny, freeze_vision=False), tiny["home"])
@@ -230,7 +230,7 @@ def test_easy_vqa_samples_mix_questions_and_captions():
 
 @pytest.fixture(scope="module")
 def trained_dir(tiny, tmp_path_factory):
-    from mmrag.vlm.train import train_vlm
+    from mmrag.finetune.vlm import train_vlm
 
     out = tmp_path_factory.mktemp("ask_vlm") / "vlm"
     train_vlm(out, settings(tiny, stage1_epochs=1, stage2_epochs=1), home=tiny["home"], samples=samples(tiny), progress=False)
@@ -306,7 +306,7 @@ def test_training_can_continue_from_a_saved_vlm(tiny, trained_dir, tmp_path):
     import torch
     from safetensors.torch import load_file
 
-    from mmrag.vlm.train import train_vlm
+    from mmrag.finetune.vlm import train_vlm
 
     s = settings(tiny, init_from=str(trained_dir), stage1_epochs=0, stage2_epochs=2, grid=3)  # grid comes from the saved model
     train_vlm(tmp_path / "more", s, home=tiny["home"], samples=samples(tiny), progress=False)
@@ -323,7 +323,7 @@ def test_seq2seq_lm_trains_and_round_trips(tiny, tmp_path):
 
     from mmrag.vlm.generate import VLMGenerator
     from mmrag.vlm.model import load_vlm
-    from mmrag.vlm.train import build_vlm, train_vlm
+    from mmrag.finetune.vlm import build_vlm, train_vlm
     from tests.tiny_models import save_tiny_t5
 
     s = settings(tiny, lm_model=save_tiny_t5(tmp_path / "t5"), stage1_epochs=1, stage2_epochs=3)

@@ -71,8 +71,8 @@ def train(
 
     The defaults finish in about 30 minutes on a busy 2-core CPU; the progress bars show the ETA.
     """
+    from mmrag.finetune.vlm import train_vlm
     from mmrag.vlm.settings import VLMSettings
-    from mmrag.vlm.train import train_vlm
 
     try:
         extra = {k: v for k, v in {"question_template": prompt, "caption_prompt": caption_prompt}.items() if v}
@@ -99,7 +99,7 @@ def evaluate(
     json_out: Optional[Path] = typer.Option(None, "--json-out", help="Write scores and every prediction here (input of `mmrag vlm report`)."),
 ) -> None:
     """VQA accuracy (official VQAv2 metric) + exact match on easy-VQA test, and BLEU-4/CIDEr as a captioner."""
-    from mmrag.vlm.evaluate import caption_eval, vqa_eval
+    from mmrag.evaluation.vlm_eval import caption_eval, vqa_eval
 
     try:
         gen = _generator(model, batch_size, threads)

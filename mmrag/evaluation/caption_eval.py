@@ -96,7 +96,7 @@ def run_caption_eval(app: Any, s: CaptionEvalSettings, progress: bool = True) ->
     import torch
     from tqdm.auto import tqdm
 
-    from mmrag.finetune.base_model import resolve_base_model
+    from mmrag.generation.gguf_convert import resolve_base_model
 
     unknown = [r for r in s.rows if r not in ROW_TITLES]
     if unknown:

@@ -24,9 +24,10 @@ from pydantic import BaseModel, Field
 
 from mmrag.config import default_home
 from mmrag.errors import MissingDependencyError
-from mmrag.finetune.base_model import last_layers, resolve_base_model, target_modules
 from mmrag.finetune.caption_data import TRAIN_FILE, VAL_FILE, CaptionSample, read_jsonl
 from mmrag.finetune.caption_tokens import Collator, encode, generate_captions
+from mmrag.finetune.lora_targets import last_layers, target_modules
+from mmrag.generation.gguf_convert import resolve_base_model
 
 log = logging.getLogger(__name__)
 

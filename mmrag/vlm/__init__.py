@@ -5,7 +5,8 @@ small LM's embedding space, and the LM (frozen in stage 1, LoRA / QLoRA in stage
     vision.py    frozen vision backbones (EfficientNet-Lite0 offline, CLIP vision towers) + feature cache
     model.py     Projector and VisionLanguageModel (forward, greedy generation, save/load as one dir)
     data.py      training samples from easy-VQA, VQAv2, COCO captions or captions.json
-    train.py     the two training stages with the Hugging Face Trainer
     generate.py  batched answers and captions from a trained model
-    evaluate.py  VQA accuracy and BLEU-4/CIDEr of a trained model
+
+Training (the two stages with the Hugging Face Trainer) is ``mmrag/finetune/vlm.py``; measuring a trained
+model (VQA accuracy, BLEU-4/CIDEr) is ``mmrag/evaluation/vlm_eval.py``.
 """

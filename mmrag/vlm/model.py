@@ -177,7 +177,7 @@ def load_vlm(directory: str | Path, home: Path | None = None, device: str = "cpu
     from safetensors.torch import load_file
 
     from mmrag.config import default_home
-    from mmrag.finetune.base_model import resolve_base_model
+    from mmrag.generation.gguf_convert import resolve_base_model
 
     d = Path(directory)
     cfg_path = d / CONFIG_FILE

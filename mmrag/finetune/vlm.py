@@ -80,7 +80,7 @@ def use_qlora(s: VLMSettings) -> bool:
 
 def build_vlm(s: VLMSettings, home: Path, qlora: bool = False):
     """A fresh VLM: the LM (resolved and loaded), a new projector sized to the vision encoder and LM."""
-    from mmrag.finetune.base_model import resolve_base_model
+    from mmrag.generation.gguf_convert import resolve_base_model
     from mmrag.vlm.model import Projector, VisionLanguageModel, is_seq2seq, load_lm
     from mmrag.vlm.vision import build_vision
 
@@ -140,7 +140,7 @@ def encode_samples(model: Any, samples: list[VLMSample], image_index: dict[str, 
 def add_lora(model: Any, s: VLMSettings, qlora: bool) -> None:
     from peft import LoraConfig, TaskType, get_peft_model
 
-    from mmrag.finetune.base_model import last_layers, target_modules
+    from mmrag.finetune.lora_targets import last_layers, target_modules
 
     lm = model.lm
     if qlora:
