@@ -39,10 +39,11 @@ def main() -> None:
     args = ap.parse_args()
 
     from mmrag.system import MMRag
-    from mmrag.evaluation.poem_eval import JUDGEMENTS, ir_scores, rank_scores, resolve_image
+    from mmrag.evaluation.poem_eval import JUDGEMENTS, resolve_image
     from mmrag.jobs.poem import poem_engine
     from mmrag.jobs.poem_hubness import METHODS, distinct_top1
     from mmrag.images import as_image
+    from mmrag.metrics.ir import ir_scores, rank_scores
     from mmrag.retrieval.fusion import fuse
 
     raw = json.loads((args.judgements or JUDGEMENTS).read_text(encoding="utf-8"))

@@ -118,14 +118,14 @@ REFS = {"a": ["A red circle on a white background.", "The image shows one red ci
 def test_metrics_exact_match_is_perfect_bleu(tok):
     if tok == "ptb" and not shutil.which("java"):
         pytest.skip("PTB tokenizer needs java")
-    from mmrag.evaluation.caption_metrics import caption_scores
+    from mmrag.metrics.caption import caption_scores
 
     s = caption_scores(REFS, {"a": "A red circle on a white background.", "b": "A blue square."}, tok)
     assert s["BLEU-4"] == pytest.approx(1.0, abs=1e-6) and s["CIDEr"] > 1.0
 
 
 def test_metrics_brevity_penalty_by_hand():
-    from mmrag.evaluation.caption_metrics import caption_scores
+    from mmrag.metrics.caption import caption_scores
 
     # every unigram matches: BLEU-1 is the brevity penalty. Hypotheses have 3 + 2 = 5 words; the
     # closest reference lengths are 6 ("the image shows one red circle") and 3 ("a blue square"):
@@ -137,7 +137,7 @@ def test_metrics_brevity_penalty_by_hand():
 
 
 def test_metrics_reject_missing_references():
-    from mmrag.evaluation.caption_metrics import MetricInputError, caption_scores
+    from mmrag.metrics.caption import MetricInputError, caption_scores
 
     with pytest.raises(MetricInputError, match="'zz'"):
         caption_scores(REFS, {"zz": "a cat"}, "simple")

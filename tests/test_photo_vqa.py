@@ -12,7 +12,7 @@ from mmrag.errors import SourceFormatError
 from mmrag.evaluation.photo_vqa import (
     QUESTION_TYPES, acceptable, data_root, default_photo_vqa_file, load_photo_vqa, photo_vqa_markdown, prior_answers, prior_scores,
 )
-from mmrag.evaluation.vqa_metric import normalize_answer, score_answers, vqa_accuracy
+from mmrag.metrics.vqa import normalize_answer, score_answers, vqa_accuracy
 from tests.imagegen import make_rgb_image
 
 

@@ -18,7 +18,7 @@ DATA = Path(__file__).parent / "data" / "chinese_poetry"
 
 # -- metrics -------------------------------------------------------------------------------
 def test_ir_metrics_on_a_hand_worked_case():
-    from mmrag.evaluation.poem_eval import ir_scores, rank_scores
+    from mmrag.metrics.ir import ir_scores, rank_scores
 
     qrels = {"q1": {"d1": 1, "d3": 2}, "q2": {"d2": 1}, "q3": {"d9": 1}}
     run = {"q1": rank_scores(["d1", "d2", "d3"]), "q2": rank_scores(["d1", "d2"])}  # q3 retrieved nothing

@@ -7,10 +7,10 @@ import json
 import pytest
 
 from mmrag.errors import ImageLoadError, SourceFormatError
-from mmrag.evaluation.vqa_metric import (
+from mmrag.generation.ask_prompts import clean_answer, is_yes_no_question
+from mmrag.metrics.vqa import (
     VQAMetricError, exact_match, normalize_answer, process_punctuation, score_answers, vqa_accuracy,
 )
-from mmrag.generation.ask_prompts import clean_answer, is_yes_no_question
 from tests.imagegen import make_rgb_image
 
 

@@ -15,7 +15,8 @@ from mmrag.errors import MMRagError
 
 
 def _table(title: str, rows: dict[str, dict[str, float]], extra: dict[str, dict[str, str]] | None = None) -> None:
-    from mmrag.evaluation.poem_eval import COLUMNS, METRICS, markdown_table
+    from mmrag.evaluation.poem_eval import markdown_table
+    from mmrag.metrics.ir import COLUMNS, METRICS
 
     t = Table(title=title)
     extra_cols = list(next(iter(extra.values())).keys()) if extra else []
@@ -80,6 +81,7 @@ def _split_eval(mm, home: Path, data_dir, base, tuned, reference: bool, cross_en
     from mmrag.evaluation import poem_eval as pe
     from mmrag.finetune.embedder import PACKAGED_MINILM
     from mmrag.finetune.embedder_data import TEST_FILE, read_corpus, read_jsonl
+    from mmrag.metrics.ir import ir_scores
     from mmrag.reranking import build_reranker
 
     data_dir = data_dir or home / "finetune" / "poem_embedder" / "data"
@@ -99,7 +101,7 @@ def _split_eval(mm, home: Path, data_dir, base, tuned, reference: bool, cross_en
     runs = {name: pe.dense_run(enc.encode, queries, corpus, k=max(20, depth)) for name, enc in encoders.items()}
     out: dict = {"queries": {k: len(v) for k, v in subsets.items()}, "embedders": {}, "rerankers": {}}
     for sub, qs in subsets.items():
-        rows = {name: pe.ir_scores(pe.subset(qrels, qs), pe.subset(run, qs)) for name, run in runs.items()}
+        rows = {name: ir_scores(pe.subset(qrels, qs), pe.subset(run, qs)) for name, run in runs.items()}
         out["embedders"][sub] = rows
         _table(f"embedders, test split: {len(qs)} {sub} translation queries over {len(corpus)} poems", rows)
     # rerankers over the best first stage we have
@@ -114,25 +116,25 @@ def _split_eval(mm, home: Path, data_dir, base, tuned, reference: bool, cross_en
         raise MMRagError(f"cross-encoder {str(cross_encoder)!r} has no config.json; train one with `mmrag finetune reranker`")
     all_q = list(qrels)
     few = all_q[:judge_queries]
-    rows: dict[str, dict[str, float]] = {f"{first_name}, no rerank": pe.ir_scores(qrels, first)}
+    rows: dict[str, dict[str, float]] = {f"{first_name}, no rerank": ir_scores(qrels, first)}
     extra: dict[str, dict[str, str]] = {f"{first_name}, no rerank": {"queries": str(len(all_q)), "s/query": "-"}}
     reranked: dict[str, pe.Run] = {}
     for name, rr in rerankers.items():
         run, spq = pe.rerank_run(rr, queries, first, by_id, depth)
         reranked[name] = run
-        rows[f"{name}, top {depth}"] = pe.ir_scores(qrels, run)
+        rows[f"{name}, top {depth}"] = ir_scores(qrels, run)
         extra[f"{name}, top {depth}"] = {"queries": str(len(all_q)), "s/query": f"{spq:.2f}"}
     if llm_judge:
         judge = build_reranker(RerankSettings(kind="llm_judge"), mm.llm)
         q_few = {q: queries[q] for q in few}
         run, spq = pe.rerank_run(judge, q_few, first, by_id, depth)
         fq = pe.subset(qrels, few)
-        rows[f"{first_name}, no rerank [first {len(few)}]"] = pe.ir_scores(fq, pe.subset(first, few))
+        rows[f"{first_name}, no rerank [first {len(few)}]"] = ir_scores(fq, pe.subset(first, few))
         extra[f"{first_name}, no rerank [first {len(few)}]"] = {"queries": str(len(few)), "s/query": "-"}
         for name, r in reranked.items():
-            rows[f"{name}, top {depth} [first {len(few)}]"] = pe.ir_scores(fq, pe.subset(r, few))
+            rows[f"{name}, top {depth} [first {len(few)}]"] = ir_scores(fq, pe.subset(r, few))
             extra[f"{name}, top {depth} [first {len(few)}]"] = {"queries": str(len(few)), "s/query": extra[f"{name}, top {depth}"]["s/query"]}
-        rows[f"+ LLM judge ({mm.settings.generator.model}), top {depth} [first {len(few)}]"] = pe.ir_scores(fq, run)
+        rows[f"+ LLM judge ({mm.settings.generator.model}), top {depth} [first {len(few)}]"] = ir_scores(fq, run)
         extra[f"+ LLM judge ({mm.settings.generator.model}), top {depth} [first {len(few)}]"] = {"queries": str(len(few)), "s/query": f"{spq:.1f}"}
     out["rerankers"] = {"first_stage": first_name, "depth": depth, "rows": rows, "extra": extra}
     _table(f"rerankers over {first_name}'s top {depth}, test split", rows, extra)
@@ -142,6 +144,7 @@ def _split_eval(mm, home: Path, data_dir, base, tuned, reference: bool, cross_en
 def _route_eval(mm, judgements_path: Path, top_k: int, generate: bool) -> dict:
     from mmrag.evaluation import poem_eval as pe
     from mmrag.jobs.poem import poem_engine
+    from mmrag.metrics.ir import ir_scores
 
     js = pe.load_judgements(judgements_path)
     engine = poem_engine(mm)
@@ -151,7 +154,7 @@ def _route_eval(mm, judgements_path: Path, top_k: int, generate: bool) -> dict:
     s = mm.settings
     name = (f"image -> poem ({mm.poem_text_encoder.name} on {s.poem.collection!r} [{mm.store.count(s.poem.collection)} poems], "
             f"hubness {s.poem.hubness}, rerank {s.rerank.kind})")
-    rows = {name: pe.ir_scores(qrels, res.run)}
+    rows = {name: ir_scores(qrels, res.run)}
     _table(f"image -> poem route, {len(js)} judged bundled photos ({res.seconds_per_image:.1f} s/image)", rows)
     for j in js:
         console.print(f"[dim]{escape(j.image)}:[/] {escape(res.descriptions[j.image])} -> {escape(', '.join(res.top[j.image]))}")

@@ -1,1 +1,2 @@
-"""Evaluation: caption metrics (BLEU-4, CIDEr) and the runners that compare generators."""
+"""Evaluation: the runners that measure the jobs (caption, ask/VQA, poem, search, the VLM) and compare
+generators; the scores themselves are in ``mmrag/metrics``."""

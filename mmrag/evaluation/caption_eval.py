@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from mmrag.config import GeneratorSettings, LoraSettings
 from mmrag.errors import ConfigError
-from mmrag.evaluation.caption_metrics import caption_scores
+from mmrag.metrics.caption import caption_scores
 
 log = logging.getLogger(__name__)
 

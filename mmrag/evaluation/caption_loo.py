@@ -25,8 +25,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from mmrag.evaluation.caption_metrics import caption_scores
 from mmrag.generation.degenerate import degenerate_reason
+from mmrag.metrics.caption import caption_scores
 
 log = logging.getLogger(__name__)
 

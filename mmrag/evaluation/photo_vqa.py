@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from mmrag.errors import SourceFormatError
-from mmrag.evaluation.vqa_metric import N_ANNOTATORS, VQAScores, normalize_answer, score_answers
 from mmrag.ingestion.vqa import VQAExample
+from mmrag.metrics.vqa import N_ANNOTATORS, VQAScores, normalize_answer, score_answers
 
 QUESTION_TYPES = ("color", "count", "yes/no", "what", "where")
 MAX_ANSWER_WORDS = 3
@@ -36,7 +36,7 @@ def _check_answers(qid: Any, answers: Any) -> list[str]:
         raise SourceFormatError(f"photo VQA question {qid}: 'answers' must be a non-empty list of strings, got {answers!r}")
     for a in answers:
         # The answers are stored in the official normal form, so the metric's one-sided normalisation
-        # (predictions only, see vqa_metric) cannot make a right prediction miss.
+        # (predictions only, see metrics/vqa.py) cannot make a right prediction miss.
         if normalize_answer(a) != a:
             raise SourceFormatError(f"photo VQA question {qid}: answer {a!r} is not in VQA normal form (would be {normalize_answer(a)!r})")
         if not 1 <= len(a.split()) <= MAX_ANSWER_WORDS:

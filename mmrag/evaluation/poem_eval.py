@@ -1,4 +1,4 @@
-"""Poem retrieval quality: NDCG, MAP, Recall, P, MRR at 1 and 5 (ranx).
+"""Poem retrieval quality: NDCG, MAP, Recall, P, MRR at 1 and 5 (``metrics/ir.py``, ranx).
 
 Three measurements, all over the same metric set:
 - embedders on the test split: query = a held-out translation, corpus = every stored poem, relevant
@@ -19,42 +19,13 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from mmrag.errors import MissingDependencyError, MMRagError
+from mmrag.errors import MMRagError
 from mmrag.finetune.embedder_data import PoemDoc
+from mmrag.metrics.ir import COLUMNS, METRICS, Qrels, Run, rank_scores
 
 log = logging.getLogger(__name__)
 
-METRICS = ("ndcg@1", "ndcg@5", "map@1", "map@5", "recall@1", "recall@5", "precision@1", "precision@5", "mrr@1", "mrr@5")
-COLUMNS = ("NDCG@1", "NDCG@5", "MAP@1", "MAP@5", "R@1", "R@5", "P@1", "P@5", "MRR@1", "MRR@5")
 JUDGEMENTS = Path(__file__).resolve().parent.parent / "data" / "judgements" / "image_poems.json"
-_NOTHING = "__no_result__"  # ranx wants every judged query in the run; an empty result ranks nothing relevant
-
-Qrels = dict[str, dict[str, int]]
-Run = dict[str, dict[str, float]]
-
-
-def ir_scores(qrels: Mapping[str, Mapping[str, int]], run: Mapping[str, Mapping[str, float]],
-              metrics: Sequence[str] = METRICS) -> dict[str, float]:
-    """Mean of each metric over the judged queries (ranx); a query missing from ``run`` scores 0."""
-    try:
-        import ranx
-    except ImportError as e:
-        raise MissingDependencyError("ranx", extra="eval", why="IR metrics") from e
-    if not qrels:
-        raise MMRagError("no judged queries to evaluate")
-    full_run = {q: (dict(run.get(q) or {}) or {_NOTHING: 0.0}) for q in qrels}
-    scores = ranx.evaluate(ranx.Qrels({q: dict(d) for q, d in qrels.items()}), ranx.Run(full_run), list(metrics), make_comparable=True)
-    if isinstance(scores, float):  # one metric comes back bare
-        scores = {metrics[0]: scores}
-    return {m: float(scores[m]) for m in metrics}
-
-
-def rank_scores(ids: Sequence[str]) -> dict[str, float]:
-    """An ordered id list as a run row (descending scores keep the order; duplicates keep the first)."""
-    out: dict[str, float] = {}
-    for i, pid in enumerate(ids):
-        out.setdefault(pid, float(len(ids) - i))
-    return out
 
 
 # -- embedders on the test split ------------------------------------------------------------

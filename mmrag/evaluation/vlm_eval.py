@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from mmrag.evaluation.vqa_eval import QUESTION_SPLIT, VQAEvalResult
-from mmrag.evaluation.vqa_metric import score_answers
 from mmrag.ingestion.vqa import VQAExample, easy_vqa_questions
+from mmrag.metrics.vqa import score_answers
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def held_out_captions(limit: int, data: str | Path | None = None) -> dict[str, l
 
 
 def caption_eval(gen: Any, limit: int = 100, data: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
-    from mmrag.evaluation.caption_metrics import caption_scores
+    from mmrag.metrics.caption import caption_scores
 
     refs = held_out_captions(limit, data)
     paths = list(refs)

@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from mmrag.evaluation.vqa_metric import VQAScores, score_answers
 from mmrag.ingestion.vqa import VQAExample, easy_vqa_questions
+from mmrag.metrics.vqa import VQAScores, score_answers
 
 log = logging.getLogger(__name__)
 

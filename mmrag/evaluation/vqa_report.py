@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mmrag.errors import MMRagError
-from mmrag.evaluation.vqa_metric import N_ANNOTATORS, VQAScores, score_answers, vqa_accuracy
+from mmrag.metrics.vqa import N_ANNOTATORS, VQAScores, score_answers, vqa_accuracy
 
 log = logging.getLogger(__name__)
 

@@ -136,7 +136,7 @@ def caption_metrics_callback(tokenizer: Any, samples: list[CaptionSample], seq2s
     them. Built in a function so transformers is imported only when training."""
     from transformers import TrainerCallback
 
-    from mmrag.evaluation.caption_metrics import caption_scores
+    from mmrag.metrics.caption import caption_scores
 
     class Callback(TrainerCallback):
         def on_evaluate(self, args, state, control, model=None, metrics=None, **kwargs):

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from mmrag.errors import SourceFormatError
-from mmrag.evaluation.vqa_metric import N_ANNOTATORS
 from mmrag.ingestion.easy_vqa import COLOURS, SHAPES, Split, split_data
+from mmrag.metrics.vqa import N_ANNOTATORS
 
 log = logging.getLogger(__name__)
 
