@@ -117,17 +117,19 @@ class EncodeActor:
     def __init__(self, settings: Settings, spec: CollectionSpec, batch_size: int, write: bool) -> None:
         import torch
 
-        from mmrag.system import MMRag
+        from mmrag.embedding.factory import build_image_encoder, build_text_encoder
 
         # Ray reserves cpus_per_actor CPUs for this actor; torch gets as many threads, no more.
         torch.set_num_threads(max(1, int(settings.ray.cpus_per_actor)))
-        app = MMRag(settings)
-        app.image_encoder.warm_up()
-        app.text_encoder.warm_up()
+        # The encoders and store exactly as MMRag builds them from the same settings.
+        text_encoder = build_text_encoder(settings.text_encoder)
+        image_encoder = build_image_encoder(settings.image_encoder, text_encoder, cache_dir=settings.home / "cache")
+        image_encoder.warm_up()
+        text_encoder.warm_up()
         self.spec = spec
         self.write = write
-        self.store = app.store if write else _Collector()
-        self.pipe = IngestionPipeline(app.image_encoder, app.text_encoder, self.store, spec, batch_size=batch_size)  # type: ignore[arg-type]
+        self.store = QdrantStore(settings.qdrant, home=settings.home) if write else _Collector()
+        self.pipe = IngestionPipeline(image_encoder, text_encoder, self.store, spec, batch_size=batch_size)  # type: ignore[arg-type]
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from mmrag import images as imgio
