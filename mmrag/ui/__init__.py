@@ -3,6 +3,6 @@ so the helpers here (path roots, upload handling) work and are tested without it
 
 from pathlib import Path
 
-APP_PATH = Path(__file__).with_name("app.py")
+APP_PATH = Path(__file__).with_name("streamlit_app.py")
 
 __all__ = ["APP_PATH"]
