@@ -40,7 +40,6 @@ def main() -> None:
 
     from mmrag.system import MMRag
     from mmrag.evaluation.poem_eval import JUDGEMENTS, resolve_image
-    from mmrag.jobs.poem import poem_engine
     from mmrag.jobs.poem_hubness import METHODS, distinct_top1
     from mmrag.images import as_image
     from mmrag.metrics.ir import ir_scores, rank_scores
@@ -51,8 +50,8 @@ def main() -> None:
              for i in raw["images"]}
     qrels = {k: v for k, v in qrels.items() if v}
     rows = {}
-    with MMRag.from_config() as mm:
-        engine = poem_engine(mm, rerank_kind="none")
+    with MMRag.from_config(rerank={"kind": "none"}) as mm:
+        engine = mm.poem_engine
         s = engine.settings
         searches = {}
         for name in qrels:

@@ -58,10 +58,10 @@ def make_app(session_home, encoders):
 
     created = []
 
-    def factory(qdrant_path: str = ":memory:", collection: str = "images", **overrides):
+    def factory(qdrant_path: str = ":memory:", collection: str = "images", *, store=None, image_encoder=None, **overrides):
+        """``store``/``image_encoder``: parts to share (the caller's; this app does not close them)."""
         settings = Settings(home=session_home, qdrant={"path": qdrant_path, "collection": collection}, **overrides)
-        app = MMRag(settings)
-        app.__dict__["image_encoder"], app.__dict__["text_encoder"] = encoders  # share, don't reload
+        app = MMRag(settings, image_encoder=image_encoder or encoders[0], text_encoder=encoders[1], store=store)  # share, don't reload
         created.append(app)
         return app
 
@@ -76,8 +76,7 @@ def kb_app(session_home, encoders):
     from mmrag.system import MMRag
     from mmrag.config import Settings
 
-    app = MMRag(Settings(home=session_home, qdrant={"path": ":memory:"}))
-    app.__dict__["image_encoder"], app.__dict__["text_encoder"] = encoders
+    app = MMRag(Settings(home=session_home, qdrant={"path": ":memory:"}), image_encoder=encoders[0], text_encoder=encoders[1])
     app.ensure_knowledge_base(progress=False)
     yield app
     app.close()

@@ -21,8 +21,7 @@ with MMRag.from_config() as mm:
     encoders = mm.image_encoder, mm.text_encoder
 
 # A script that never closes its app: the generator is still freed before interpreter teardown.
-left_open = MMRag.from_config()
-left_open.__dict__["image_encoder"], left_open.__dict__["text_encoder"] = encoders  # loaded once above
+left_open = MMRag(image_encoder=encoders[0], text_encoder=encoders[1])  # loaded once above
 left_open.ensure_knowledge_base(progress=False)  # stored by the first app: nothing to ingest
 print(left_open.caption(photo).caption)
 """
@@ -46,7 +45,7 @@ def test_a_script_using_the_app_prints_nothing_at_exit(session_home, encoders, t
 
 
 @pytest.mark.slow
-def test_close_releases_generator_and_store_and_can_be_called_twice(make_app, coco_corpus, tmp_path):
+def test_close_releases_generator_and_store_and_can_be_called_twice(make_app, encoders, coco_corpus, tmp_path):
     app = make_app(qdrant_path=str(tmp_path / "q"), generator={"model": "smollm2-135m-instruct"})
     app.ingest(sources.coco(coco_corpus)[:2], progress=False)
     llm = app.llm
@@ -55,7 +54,8 @@ def test_close_releases_generator_and_store_and_can_be_called_twice(make_app, co
     engine = app.caption_engine
     app.close()
     assert llm._llm is None  # llama.cpp's model is freed now, not at interpreter exit
-    assert not {"llm", "caption_engine", "retriever", "store", "image_encoder", "text_encoder"} & set(app.__dict__)
+    assert not app.built  # the generator, engines and store it built are gone
+    assert app.image_encoder is encoders[0] and app.text_encoder is encoders[1]  # given by the fixture: still the caller's
     app.close()  # idempotent
     # The folder lock is released: another client opens it, and the app itself reopens on next use.
     from mmrag.retrieval.store import QdrantStore
@@ -79,3 +79,65 @@ def test_every_generator_backend_can_be_closed():
     ):
         llm.close()  # before any load: nothing to free, no error
         llm.close()
+
+
+class _Closable:
+    """A stand-in store / generator that records close()."""
+
+    def __init__(self) -> None:
+        self.closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_close_leaves_parts_the_caller_passed_in_open(tmp_path):
+    """A store or generator given to MMRag belongs to the caller (the UI's wrapped store, a test's shared
+    models): close() neither closes nor forgets it; what the app built itself it closes."""
+    from mmrag.config import Settings
+    from mmrag.system import MMRag
+
+    store, llm = _Closable(), _Closable()
+    app = MMRag(Settings(home=tmp_path), store=store, llm=llm)
+    assert app.store is store and app.llm is llm and not app.built
+    app.close()
+    assert store.closed == 0 and llm.closed == 0
+    assert app.store is store and app.llm is llm  # still in use after close()
+    built = MMRag(Settings(home=tmp_path, qdrant={"path": ":memory:"}), llm=llm)
+    own = built.store
+    assert built.built == {"store"} and not own.exists("images")
+    built.close()
+    assert not built.built and own._backend is None and llm.closed == 0  # its own store closed, the given generator not
+
+
+def test_a_part_is_built_once_however_many_threads_ask(tmp_path, monkeypatch):
+    """Two sessions' first jobs (the UI) must not load a model twice; a slow part holds up no other part."""
+    import threading
+    import time
+
+    from mmrag.config import Settings
+    from mmrag.system import MMRag
+
+    import mmrag.generation.factory as factory
+
+    calls = []
+
+    def slow_llm(settings, models_dir):
+        calls.append(threading.current_thread().name)
+        time.sleep(0.2)
+        return _Closable()
+
+    monkeypatch.setattr(factory, "build_llm", slow_llm)
+    app = MMRag(Settings(home=tmp_path, qdrant={"path": ":memory:"}))
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(app.llm)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    t0 = time.perf_counter()
+    assert not app.store.exists("images")  # another part while the generator is being built: not held up
+    assert time.perf_counter() - t0 < 0.15
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(got) == 4 and all(g is got[0] for g in got)
+    app.close()
+    assert got[0].closed == 1  # built by the app: closed by it

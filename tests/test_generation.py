@@ -105,7 +105,6 @@ def test_caption_bad_inputs(kb_app, tmp_path, session_home, encoders):
     from mmrag.system import MMRag
     from mmrag.config import Settings
 
-    empty = MMRag(Settings(home=session_home, qdrant={"path": ":memory:", "collection": "nothing"}))
-    empty.__dict__["image_encoder"], empty.__dict__["text_encoder"] = encoders
+    empty = MMRag(Settings(home=session_home, qdrant={"path": ":memory:", "collection": "nothing"}), image_encoder=encoders[0], text_encoder=encoders[1])
     with pytest.raises(EmptyCollectionError, match="'nothing' does not exist"):
         empty.caption(make_rgb_image(1))

@@ -86,10 +86,9 @@ def test_mismatched_models_fail_clearly_and_keep_the_data(make_app, coco_corpus,
     app = make_app(qdrant_path=str(tmp_path / "q"))
     app.ingest(sources.coco(coco_corpus)[:2], progress=False)
     app.close()
-    other = make_app(qdrant_path=str(tmp_path / "q"))
     from mmrag.embedding.efficientnet_conse import EfficientNetConSEEncoder
 
-    other.__dict__["image_encoder"] = EfficientNetConSEEncoder(other.text_encoder, conse_top_k=3)  # other models
+    other = make_app(qdrant_path=str(tmp_path / "q"), image_encoder=EfficientNetConSEEncoder(app.text_encoder, conse_top_k=3))  # other models
     with pytest.raises(CollectionMismatchError, match=r"models\.semantic: collection has 'efficientnet-lite0\+conse10"):
         other.ingest(sources.coco(coco_corpus), progress=False)
     assert other.store.count("images") == 2

@@ -155,7 +155,7 @@ def test_poem_text_encoder_setting_and_mismatch_error(make_app, tmp_path):
 
     from mmrag.embedding.st_text import SentenceTransformerTextEncoder
     from mmrag.errors import CollectionMismatchError
-    from mmrag.jobs.poem import poem_engine
+    from tests.imagegen import make_rgb_image
     from mmrag.ingestion.poem_pipeline import PoemIngestion, poem_spec
 
     app = make_app()
@@ -164,9 +164,8 @@ def test_poem_text_encoder_setting_and_mismatch_error(make_app, tmp_path):
     PoemIngestion(app.text_encoder, app.store, spec).run(list(iter_poems(DATA, "default"))[:3], progress=False)
     tiny = save_tiny_sentence_transformer(tmp_path / "tiny-st")
     # another app on the same store whose poem routes use a different (tuned) encoder: a clear error, nothing changed
-    other = make_app(poem={"text_encoder": {"kind": "sentence_transformers", "model": tiny}})
-    other.__dict__["store"] = app.store
+    other = make_app(poem={"text_encoder": {"kind": "sentence_transformers", "model": tiny}}, store=app.store)
     assert isinstance(other.poem_text_encoder, SentenceTransformerTextEncoder) and other.text_encoder is app.text_encoder
     with pytest.raises(CollectionMismatchError, match=r"poems.*(tiny-st|32)"):
-        poem_engine(other)
+        other.poem(make_rgb_image(1))
     assert app.store.count(spec.name) == 3

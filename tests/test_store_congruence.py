@@ -222,8 +222,8 @@ def test_app_ingest_resume_and_retrieve(backend, session_home, encoders, tmp_pat
     qs = backend.settings
     backend.store.close()  # the app opens its own client (a local folder admits one)
     name = backend.name("images")
-    app = MMRag(Settings(home=session_home, qdrant={**qs.model_dump(), "api_key": SERVER_KEY if qs.url else None, "collection": name}))
-    app.__dict__["image_encoder"], app.__dict__["text_encoder"] = encoders
+    app = MMRag(Settings(home=session_home, qdrant={**qs.model_dump(), "api_key": SERVER_KEY if qs.url else None, "collection": name}),
+                image_encoder=encoders[0], text_encoder=encoders[1])
     try:
         items = sources.coco(write_coco_corpus(tmp_path / "corpus", n=5))
         assert app.ingest(items[:2], batch_size=2, progress=False).added == 2

@@ -131,8 +131,7 @@ def kb_qdrant(tmp_path_factory, session_home, encoders):
     from mmrag.system import MMRag
 
     path = tmp_path_factory.mktemp("ui_store") / "qdrant"
-    mm = MMRag(Settings(home=session_home, qdrant={"path": str(path)}))
-    mm.__dict__["image_encoder"], mm.__dict__["text_encoder"] = encoders
+    mm = MMRag(Settings(home=session_home, qdrant={"path": str(path)}), image_encoder=encoders[0], text_encoder=encoders[1])
     mm.ensure_knowledge_base(progress=False)
     ingest_test_poems(mm)
     mm.close()  # one client per local Qdrant folder: the app opens its own
@@ -417,8 +416,7 @@ def hostile_store(tmp_path, session_home, encoders, ui_env):
     (folder / "p12.txt").write_text(f"{BEACON} <img src=x onerror=alert(1)> :red[red] $x^2$\n")
     (folder / "p13.txt").write_text("**bold** [link](http://127.0.0.1:8766/13) number 13\n")
     path = tmp_path / "qdrant"
-    with MMRag(Settings(home=session_home, qdrant={"path": str(path)})) as mm:
-        mm.__dict__["image_encoder"], mm.__dict__["text_encoder"] = encoders
+    with MMRag(Settings(home=session_home, qdrant={"path": str(path)}), image_encoder=encoders[0], text_encoder=encoders[1]) as mm:
         report = mm.ingest(sources.folder(folder), progress=False)
         assert report.added == 2 and "not valid UTF-8" in report.failed[0][1], report.summary()
     ui_env.setenv("MMRAG_QDRANT__PATH", str(path))
@@ -480,12 +478,11 @@ def test_background_jobs_run_once_per_key_and_keep_their_outcome():
 
 
 def test_a_local_store_is_serialised_and_a_server_store_is_not(tmp_path):
-    from mmrag.system import MMRag
     from mmrag.ui.resources import SerialisedStore, open_backend
 
-    backend = open_backend(MMRag(Settings(home=tmp_path, qdrant={"path": ":memory:"})))
+    backend = open_backend(Settings(home=tmp_path, qdrant={"path": ":memory:"}))
     store = backend.app.store
-    assert isinstance(store, SerialisedStore) and not store.exists("images")
+    assert isinstance(store, SerialisedStore) and store is backend.store and not store.exists("images")
     held = []
 
     class Probe:  # a store method that records whether the backend's lock is held while it runs
@@ -498,9 +495,10 @@ def test_a_local_store_is_serialised_and_a_server_store_is_not(tmp_path):
     probe = SerialisedStore(Probe(), backend.lock)
     probe.call()
     assert held == [True] and list(probe.points()) == [True] and not backend.lock._is_owned()
-    server = open_backend(MMRag(Settings(home=tmp_path, qdrant={"url": "http://127.0.0.1:9"})))
-    assert "store" not in server.app.__dict__  # not opened, not wrapped: a server is thread-safe
-    backend.app.close()
+    server = open_backend(Settings(home=tmp_path, qdrant={"url": "http://127.0.0.1:9"}))
+    assert server.store is None and "store" not in server.app.built  # not opened, not wrapped: a server is thread-safe
+    backend.close()
+    assert store._store._backend is None  # the backend closed the store it gave its app
 
 
 def test_markdown_escaping_leaves_nothing_to_render():

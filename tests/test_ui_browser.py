@@ -60,8 +60,7 @@ def kb_qdrant(tmp_path, session_home, encoders):
     from mmrag.config import Settings
 
     path = tmp_path / "qdrant"
-    with MMRag(Settings(home=session_home, qdrant={"path": str(path)})) as mm:
-        mm.__dict__["image_encoder"], mm.__dict__["text_encoder"] = encoders
+    with MMRag(Settings(home=session_home, qdrant={"path": str(path)}), image_encoder=encoders[0], text_encoder=encoders[1]) as mm:
         mm.ensure_knowledge_base(progress=False)
     return path  # closed: the UI process opens it
 
@@ -194,8 +193,7 @@ def test_a_markdown_image_in_a_caption_is_shown_as_text_and_fetches_nothing(tmp_
         make_rgb_image(i, (96, 96)).save(folder / f"p{i}.png")
         (folder / f"p{i}.txt").write_text(f"{evil} number {i}\n")
     qdrant = tmp_path / "qdrant"
-    with MMRag(Settings(home=session_home, qdrant={"path": str(qdrant)})) as mm:
-        mm.__dict__["image_encoder"], mm.__dict__["text_encoder"] = encoders
+    with MMRag(Settings(home=session_home, qdrant={"path": str(qdrant)}), image_encoder=encoders[0], text_encoder=encoders[1]) as mm:
         assert mm.ingest(sources.folder(folder), progress=False).added == 3
     server = serve_ui(tmp_path, session_home, qdrant, MMRAG_POEM__PREPARE="false")
     url, log = next(server)

@@ -42,6 +42,17 @@ def global_options(
     State.overrides = o
 
 
+def override(key: str, value: Any) -> None:
+    """Set one dotted setting (``"rerank.kind"``) on top of the global options, for the app the command
+    builds next: a command's own flag wins over the config file and MMRAG_* variables."""
+    *parents, leaf = key.split(".")
+    o = State.overrides = dict(State.overrides)
+    for p in parents:
+        o[p] = dict(o.get(p) or {})
+        o = o[p]
+    o[leaf] = value
+
+
 def build_app():
     """The MMRag app from the global options (imported here so `--help` stays fast)."""
     from mmrag.system import MMRag

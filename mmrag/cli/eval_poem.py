@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mmrag.cli._common import build_app, console, fail
+from mmrag.cli._common import build_app, console, fail, override
 from mmrag.errors import MMRagError
 
 
@@ -59,13 +59,14 @@ def eval_poem(
     if threads:
         torch.set_num_threads(threads)
     results: dict[str, object] = {}
+    override("poem.generate_candidate", generate)
     try:
         with build_app() as mm:
             home = mm.settings.home
             if not skip_split:
                 results["split"] = _split_eval(mm, home, data_dir, base, tuned, reference, cross_encoder, llm_judge, judge_queries, depth)
             if image_route:
-                results["image_route"] = _route_eval(mm, judgements or pe.JUDGEMENTS, route_top_k, generate)
+                results["image_route"] = _route_eval(mm, judgements or pe.JUDGEMENTS, route_top_k)
     except MMRagError as e:
         raise fail(e)
     if json_out:
@@ -140,15 +141,12 @@ def _split_eval(mm, home: Path, data_dir, base, tuned, reference: bool, cross_en
     return out
 
 
-def _route_eval(mm, judgements_path: Path, top_k: int, generate: bool) -> dict:
+def _route_eval(mm, judgements_path: Path, top_k: int) -> dict:
     from mmrag.evaluation import poem_eval as pe
-    from mmrag.jobs.poem import poem_engine
     from mmrag.metrics.ir import ir_scores
 
     js = pe.load_judgements(judgements_path)
-    engine = poem_engine(mm)
-    engine.settings = engine.settings.model_copy(update={"generate_candidate": generate})
-    res = pe.image_route_run(engine, js, top_k=top_k)
+    res = pe.image_route_run(mm, js, top_k=top_k)  # the poem job (MMRag.poem), as `mmrag poem` runs it
     qrels = {j.image: j.poems for j in js}
     s = mm.settings
     name = (f"image -> poem ({mm.poem_text_encoder.name} on {s.poem.collection!r} [{mm.store.count(s.poem.collection)} poems], "

@@ -31,51 +31,53 @@ def print_hits(hits, title: str, as_json: bool = False) -> None:
     console.print(table)
 
 
-def _show_round(engine) -> None:
-    r = engine.session.latest
+def _show_round(session) -> None:
+    r = session.latest
     print_hits(r.hits, f"round {r.round} - searched: {r.query}")
 
 
-def _interactive(engine, resume: Optional[Path], save: Optional[Path]) -> None:
+def _interactive(mm, top_k: int, strategy: str, resume: Optional[Path], save: Optional[Path]) -> None:
+    """The dialogue through ``mm.search``, one turn per line the user types."""
     from rich.prompt import Prompt
 
     from mmrag.search.session import SearchSession
 
+    session = None
     if resume:
-        engine.resume(SearchSession.load(resume))
-        _show_round(engine)
+        session = SearchSession.load(resume)
+        if session.pending_question is None and session.rounds:  # saved between rounds: ask the next question
+            mm.check_collection(mm.images_spec())
+            mm.search_engine.ask_next(session)
+        _show_round(session)
     console.print(f"[dim]{HELP_LINE}[/]")
     while True:
-        if engine.session is None:
+        if session is None:
             text = Prompt.ask("[bold]Describe the photo you are looking for[/]").strip()
         else:
-            text = Prompt.ask(f"[bold cyan]{escape(engine.question or 'Anything to add?')}[/]").strip()
+            text = Prompt.ask(f"[bold cyan]{escape(session.pending_question or 'Anything to add?')}[/]").strip()
         cmd, _, arg = text.partition(" ")
         if cmd in ("/quit", "/q", "/exit"):
             break
         if cmd == "/reset":
-            engine.reset()
+            session = None
             console.print("[dim]session reset[/]")
             continue
         if cmd == "/save":
-            if engine.session is None:
+            if session is None:
                 console.print("[yellow]nothing to save yet[/]")
             else:
-                console.print(f"saved to {engine.session.save(Path(arg.strip() or save or 'search_session.json'))}")
+                console.print(f"saved to {session.save(Path(arg.strip() or save or 'search_session.json'))}")
             continue
         if cmd == "/results":
-            if engine.session is not None:
-                _show_round(engine)
+            if session is not None:
+                _show_round(session)
             continue
         if not text:
             continue
-        if engine.session is None:
-            engine.start(text)
-        else:
-            engine.answer(text)
-        _show_round(engine)
-    if save and engine.session is not None:
-        console.print(f"saved to {engine.session.save(save)}")
+        session = mm.search(text, session, top_k=top_k, strategy=strategy).session
+        _show_round(session)
+    if save and session is not None:
+        console.print(f"saved to {session.save(save)}")
 
 
 def search(
@@ -87,15 +89,15 @@ def search(
     as_json: bool = typer.Option(False, "--json", help="One-shot: print the hits as JSON."),
 ) -> None:
     """Find a knowledge-base image by describing it; the system asks questions to narrow it down."""
-    from mmrag.search.engine import SearchEngine
+    from mmrag.search.engine import check_strategy
 
     try:
+        check_strategy(strategy)
         with build_app() as mm:
-            engine = SearchEngine.from_app(mm, top_k=top_k, strategy=strategy)
             if query is not None:
-                print_hits(engine.retriever.search_text(query, top_k=top_k), f"searched: {query}", as_json)
+                print_hits(mm.search(query, top_k=top_k, ask=False, strategy="concat").hits, f"searched: {query}", as_json)
                 return
-            _interactive(engine, resume, save)
+            _interactive(mm, top_k, strategy, resume, save)
     except MMRagError as e:
         raise fail(e)
 

@@ -1,6 +1,6 @@
 """First use of the poem job: fetch the chinese-poetry data if it is not there, ingest the default set.
 
-``mmrag poem``, the Python ``poem_engine`` and the UI's poem tab call this when the poem collection
+``mmrag poem``, ``MMRag.poem`` (building ``app.poem_engine``) and the UI's poem tab call this when the poem collection
 does not exist yet, so a new user's first poem needs no set-up commands. Where the data cannot be
 fetched (no npm, no network) the error names both commands that do it by hand.
 """

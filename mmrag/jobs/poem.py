@@ -301,35 +301,6 @@ class PoemQueryEngine(UpdatablePrompts, BaseQueryEngine):
         return self._query(query_bundle)
 
 
-def poem_engine(mm, rerank_kind: str | None = None, prepare: bool | None = None, progress: bool = True) -> PoemQueryEngine:
-    """The poem engine over an ``MMRag`` app's components (caption retriever, generator, text encoder, store).
-
-    On first use (no poem collection) and with ``poem.prepare`` (or ``prepare=True``) it fetches the
-    chinese-poetry data if needed, ingests the default set and the bundled caption photos, as
-    ``mmrag demo`` does for the images collection; where that cannot be done, one error names the commands.
-    """
-    from mmrag.ingestion.poem_pipeline import poem_spec
-    from mmrag.ingestion.poem_prepare import prepare_poems
-    from mmrag.reranking import build_reranker
-
-    s = mm.settings
-    spec = poem_spec(mm.poem_text_encoder, s.poem.collection)
-    missing = not mm.store.exists(spec.name) or mm.store.count(spec.name) == 0
-    if missing:
-        if not (s.poem.prepare if prepare is None else prepare):
-            raise EmptyCollectionError(f"poem collection {spec.name!r} does not exist at {mm.store.location}; "
-                                       "run `mmrag data poems` and `mmrag ingest poems`")
-        prepare_poems(mm.poem_text_encoder, mm.store, spec, s.home, s.poem.data_dir, s.poem.ingest_batch, progress=progress)
-        mm.ensure_knowledge_base(progress=progress)  # the neighbours whose captions feed the description
-    mm.store.check_collection(spec)
-    if mm.store.exists(s.qdrant.collection):
-        mm.store.check_collection(mm.images_spec())
-    rs = s.rerank.model_copy(update={"kind": rerank_kind}) if rerank_kind else s.rerank
-    return PoemQueryEngine(mm.retriever, mm.llm, mm.poem_text_encoder, mm.store, s.poem, build_reranker(rs, mm.llm),
-                           rerank_candidates=rs.max_candidates, generator_name=s.generator.model,
-                           index_cache_dir=s.home / "cache")
-
-
 def translate_poem(llm: LLM, payload: dict[str, Any], max_new_tokens: int = 200) -> str:
     """A vernacular translation of a stored poem (hypothetical-document indexing for route B)."""
     """Returns "" when the output is not a usable translation (no Chinese, or the poem copied back)."""

@@ -42,7 +42,6 @@ def render(backend: Backend) -> None:
     else:
         try:
             with st.spinner("Retrieving similar images and answering..."):
-                backend.ready("ask_engine")
                 result = mm.ask(image, question, top_k=top_k)
         except EmptyCollectionError as e:
             st.error(f"The knowledge base is empty: {md(e)}")

@@ -45,7 +45,6 @@ def render(backend: Backend) -> None:
     else:
         try:
             with st.spinner("Retrieving similar images and writing the caption..."):
-                backend.ready("caption_engine")
                 result = mm.caption(image, top_k=top_k)
         except EmptyCollectionError as e:
             st.error(f"The knowledge base is empty: {md(e)}")

@@ -20,13 +20,6 @@ HINT = "Upload a photo, or pick a bundled example, to find (and write) a classic
 MISSING = "There is no poem collection yet: run `mmrag data poems` and `mmrag ingest poems`, then reload this page."
 
 
-def _engine(backend: Backend):
-    """The poem engine, built once per app (building it may load a reranker)."""
-    from mmrag.jobs.poem import poem_engine
-
-    return backend.engine("poem", poem_engine)
-
-
 def _show(result) -> None:
     best = result.best
     if best is None:
@@ -62,7 +55,8 @@ def _prepare(backend: Backend) -> None:
     stopped at the user's next click); this tab redraws itself when it ends."""
     job = backend.jobs.get(PREPARE)
     if job is None or (job.state == "failed" and st.button("Try again", key="poem_prepare_retry")):
-        job = backend.jobs.start(PREPARE, "Preparing the poem collection (first use)", 0, lambda progress: _engine(backend))
+        # building the app's poem engine prepares the collection (MMRag.ensure_poems), once per app
+        job = backend.jobs.start(PREPARE, "Preparing the poem collection (first use)", 0, lambda progress: backend.app.poem_engine)
     was_running = job.running  # the redraw below is for the moment it ends, never a loop
 
     @st.fragment(run_every=2.0 if job.running else None)
@@ -108,7 +102,7 @@ def render(backend: Backend) -> None:
     else:
         try:
             with st.spinner("Describing the photo and searching the poems..."):
-                result = _engine(backend).poem(image, words=words)
+                result = mm.poem(image, words=words)
         except EmptyCollectionError as e:
             log.warning("poem job: %s", e)
             st.error(MISSING)

@@ -18,13 +18,14 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import streamlit as st
 from pydantic import ValidationError
 
-from mmrag.system import MMRag
+from mmrag.config import Settings, load_settings
 from mmrag.errors import ConfigError
+from mmrag.system import MMRag
 from mmrag.ui.jobs import Jobs
 from mmrag.ui.roots import allowed_roots
 
@@ -57,32 +58,20 @@ class SerialisedStore:
 
 @dataclass
 class Backend:
+    """One MMRag per configuration, shared by every browser session. The tabs call its jobs
+    (``app.caption``, ``app.ask``, ``app.poem``, ``app.search``, ``app.ingest``); the app builds each
+    engine once, thread-safely, each under its own lock (the poem engine's first use ingests for minutes
+    without holding up the other tabs' first jobs)."""
+
     app: MMRag
     lock: threading.RLock = field(default_factory=threading.RLock)  # the local store's lock (see SerialisedStore)
-    engines: dict[str, Any] = field(default_factory=dict)  # job engines built once per app (e.g. a reranker)
     jobs: Jobs = field(default_factory=Jobs)  # long work that outlives a script run (ingestion)
-    _build: threading.Lock = field(default_factory=threading.Lock)
-    _engine_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    store: SerialisedStore | None = None  # the local store this backend opened and gave the app (it closes it)
 
-    def ready(self, *components: str) -> None:
-        """Build the app's components once: two sessions' first jobs must not load a model twice."""
-        if all(name in self.app.__dict__ for name in components):
-            return  # built (cached_property keeps them in the instance dict): no lock on the hot path
-        with self._build:
-            for name in components:
-                getattr(self.app, name)
-
-    def engine(self, name: str, build: Callable[[MMRag], Any]) -> Any:
-        """A job engine built once. Its own lock: building one (the poem engine's first use ingests for
-        minutes) must not hold up the other tabs' first jobs."""
-        if name in self.engines:
-            return self.engines[name]
-        with self._build:
-            lock = self._engine_locks.setdefault(name, threading.Lock())
-        with lock:
-            if name not in self.engines:
-                self.engines[name] = build(self.app)
-            return self.engines[name]
+    def close(self) -> None:
+        self.app.close()  # what the app built: the generator, the encoders
+        if self.store is not None:
+            self.store.close()  # the backend's: releases the lock a local Qdrant folder holds
 
 
 def settings_key() -> tuple[tuple[str, str], ...]:
@@ -91,26 +80,30 @@ def settings_key() -> tuple[tuple[str, str], ...]:
 
 
 def _close(backend: Backend) -> None:
-    backend.app.close()  # releases the lock a local Qdrant folder holds
+    backend.close()
 
 
-def open_backend(app: MMRag) -> Backend:
-    """The backend of an app: a local store goes behind the backend's lock, a server store does not."""
-    backend = Backend(app)
-    if not app.settings.qdrant.url:
-        app.__dict__["store"] = SerialisedStore(app.store, backend.lock)
-    return backend
+def open_backend(settings: Settings) -> Backend:
+    """The app for ``settings``: a local store (opened on first use) goes to it behind the backend's lock,
+    a server store is the app's own (thread-safe, no lock)."""
+    lock = threading.RLock()
+    store = None
+    if not settings.qdrant.url:
+        from mmrag.retrieval.store import QdrantStore
+
+        store = SerialisedStore(QdrantStore(settings.qdrant, home=settings.home), lock)
+    return Backend(MMRag(settings, store=store), lock, store=store)
 
 
 @st.cache_resource(show_spinner="Opening the knowledge base...", on_release=_close)
 def _open(key: tuple[tuple[str, str], ...]) -> Backend:
     try:
-        app = MMRag.from_config()
+        settings = load_settings()
     except ValidationError as e:
         raise ConfigError(f"invalid settings: {e}") from e
-    logging.getLogger("mmrag").setLevel(app.settings.log_level.upper())
-    log.info("UI backend: home %s, qdrant %s", app.settings.home, app.settings.qdrant_location)
-    return open_backend(app)
+    logging.getLogger("mmrag").setLevel(settings.log_level.upper())
+    log.info("UI backend: home %s, qdrant %s", settings.home, settings.qdrant_location)
+    return open_backend(settings)
 
 
 def get_backend() -> Backend:

@@ -53,19 +53,12 @@ def _history(session: SearchSession, roots: list[Path], px: int) -> None:
 
 
 def _step(backend: Backend, text: str, top_k: int, ask: bool) -> None:
-    """Start the session or continue it with ``text``; the new session goes back into the state."""
-    from mmrag.search.engine import SearchEngine
-
+    """Start the session or continue it with ``text`` (``MMRag.search``); the session goes back into the state."""
     saved = st.session_state.get(STATE)
-    engine = SearchEngine.from_app(backend.app, top_k=top_k, strategy="rewrite" if ask else "concat")
-    backend.ready("retriever", *(["llm"] if ask else []))
+    session = SearchSession.from_dict(saved) if saved is not None else None
     with st.spinner("Searching" + (" and thinking of a question..." if ask else "...")):
-        if saved is None:
-            session = engine.start(text, ask=ask)
-        else:
-            engine.session = SearchSession.from_dict(saved)  # not resume(): that would ask even with questions off
-            session = engine.answer(text, ask=ask)
-    st.session_state[STATE] = session.to_dict()
+        turn = backend.app.search(text, session, top_k=top_k, ask=ask, strategy="rewrite" if ask else "concat")
+    st.session_state[STATE] = turn.session.to_dict()
 
 
 def render(backend: Backend) -> None:
