@@ -128,11 +128,8 @@ def main(argv: list[str] | None = None) -> int:
             vectors={k: d for k, d in spec.vectors.items() if k != CAPTION},
             models={k: m for k, m in spec.models.items() if k != CAPTION},
         )
-        client = app.store.client
-
         def fresh(name: str) -> None:
-            if client.collection_exists(name):
-                client.delete_collection(name)
+            app.store.drop(name)  # a no-op when it does not exist
 
         def run_pipeline() -> float:
             fresh(spec.name)

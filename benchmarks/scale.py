@@ -231,7 +231,7 @@ def bench_engine(engine: str, data: Data, k: int, batch: int, url: str | None, r
             store.count(COLLECTION)
         notes.append(f"{engine} at {n}: exact count {(time.process_time() - c0) / 5 * 1000:.1f} ms of CPU (searches no longer pay it)")
         if engine == "edge":
-            info = store.backend.info(COLLECTION)
+            info = store.index_info(COLLECTION)
             notes.append(f"edge at {n}: {info['indexed_vectors']} of {3 * info['points']} vectors in HNSW, {info['segments']} segments, "
                          f"payload indexes {info['payload_indexes']}")
         if engine == "server":

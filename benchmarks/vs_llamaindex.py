@@ -177,8 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             return _timed(build)
 
         def build_mmrag(batch) -> float:
-            if app.store.exists(spec.name):
-                app.store.client.delete_collection(spec.name)
+            app.store.drop(spec.name)
             t, rep = _timed(lambda: app.ingest(batch, batch_size=args.batch_size, progress=False))
             if rep.added != len(batch) or rep.failed:
                 raise SystemExit(f"mmrag ingest did not add every image: {rep.summary()}")

@@ -107,7 +107,7 @@ def test_close_leaves_parts_the_caller_passed_in_open(tmp_path):
     own = built.store
     assert built.built == {"store"} and not own.exists("images")
     built.close()
-    assert not built.built and own._backend is None and llm.closed == 0  # its own store closed, the given generator not
+    assert not built.built and not own.opened and llm.closed == 0  # its own store closed, the given generator not
 
 
 def test_a_part_is_built_once_however_many_threads_ask(tmp_path, monkeypatch):

@@ -175,7 +175,7 @@ def test_fused_routes_and_cached_generated_translation(poem_app, tmp_path):
     cache.add(target.id, text, "hand-written")
     rep = translate_missing(lambda pl: "", app.store, spec.name, app.text_encoder, cache, limit=0, progress=False)
     assert rep.from_cache == 1 and rep.generated == 0 and rep.remaining > 0
-    stored = app.store.client.retrieve(spec.name, [target.id], with_payload=True)[0].payload
+    stored = next(p.payload for p in app.store.iter_points(spec.name) if p.id == target.id)
     assert stored["translation"] == text and stored["translation_generated"] is True
     got = _engine(app, {"poem": 1.0, "translation": 1.0}).retrieve_poems(text, limit=5)
     assert got[0].id == target.id and "translation" in got[0].scores

@@ -135,5 +135,5 @@ def test_ray_actors_upsert_to_a_server(ray_local, make_app, session_home, encode
         assert set(a) == set(b) and all(b[k][0] == a[k][0] for k in a)
         assert ray_ingest(server, items).added == 0
     finally:
-        server.store.client.delete_collection(name)
+        server.store.drop(name)
         server.close()

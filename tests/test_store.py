@@ -136,7 +136,7 @@ def test_edge_builds_hnsw_and_answers_like_exact_search(tmp_path):
     ids = [f"00000000-0000-0000-0000-{i:012d}" for i in range(n)]
     store.upsert("h", ids, {"v": x}, [{"source": "ab"[i % 2]} for i in range(n)])
     assert store.optimize("h") is True
-    info = store.backend.info("h")
+    info = store.index_info("h")  # the facade's view of the Edge index
     assert info["indexed_vectors"] == n and info["payload_indexes"] == ["source"]
     xn = x / np.linalg.norm(x, axis=1, keepdims=True)
     queries = rng.normal(size=(20, dim)).astype(np.float32)

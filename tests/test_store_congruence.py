@@ -78,9 +78,9 @@ def backend(request, tmp_path):
     assert b.store.engine == {"path": "local", "memory": "local"}.get(b.kind, b.kind)
     yield b
     if b.kind == "server":
-        for c in b.store.client.get_collections().collections:
-            if c.name.endswith(b.suffix):
-                b.store.client.delete_collection(c.name)
+        for name in b.store.collection_names():
+            if name.endswith(b.suffix):
+                b.store.drop(name)
     b.store.close()
 
 
@@ -233,7 +233,7 @@ def test_app_ingest_resume_and_retrieve(backend, session_home, encoders, tmp_pat
         assert hits[0].image_path == str(items[4].path.resolve())
     finally:
         if qs.url:
-            app.store.client.delete_collection(name)
+            app.store.drop(name)
         app.close()
 
 

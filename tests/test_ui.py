@@ -498,7 +498,7 @@ def test_a_local_store_is_serialised_and_a_server_store_is_not(tmp_path):
     server = open_backend(Settings(home=tmp_path, qdrant={"url": "http://127.0.0.1:9"}))
     assert server.store is None and "store" not in server.app.built  # not opened, not wrapped: a server is thread-safe
     backend.close()
-    assert store._store._backend is None  # the backend closed the store it gave its app
+    assert not store.opened  # the backend closed the store it gave its app
 
 
 def test_markdown_escaping_leaves_nothing_to_render():

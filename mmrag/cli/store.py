@@ -53,8 +53,8 @@ def info() -> None:
                 meta = store.collection_metadata(name)
                 vecs = "\n".join(f"{k}: {d} ({(meta.get('models') or {}).get(k, '?')})" for k, d in (meta.get("vectors") or {}).items())
                 index = ""
-                if store.engine == "edge":
-                    i = store.backend.info(name)
+                i = store.index_info(name)  # Edge only
+                if i is not None:
                     index = f"{i['indexed_vectors']} vectors in HNSW, {i['segments']} segments, payload index {i['payload_indexes']}"
                 t.add_row(name, str(meta.get("kind", "not mmrag")), str(store.count(name)), vecs or "-", index)
             console.print(t)

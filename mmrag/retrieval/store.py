@@ -145,6 +145,11 @@ class QdrantStore:
                 f"(or keep using it with MMRAG_QDRANT__ENGINE=local)"
             )
 
+    @property
+    def opened(self) -> bool:
+        """Whether the engine is open (it opens on first use; ``close()`` closes it)."""
+        return self._backend is not None
+
     def close(self) -> None:
         if self._backend is not None:
             self._backend.close()
@@ -205,6 +210,13 @@ class QdrantStore:
     def drop(self, name: str) -> None:
         if self.exists(name):
             self.backend.drop(name)
+
+    def index_info(self, name: str) -> dict[str, Any] | None:
+        """Edge: the collection's index state (``segments``, ``points``, ``indexed_vectors`` in HNSW,
+        ``payload_indexes``); None on the other engines or for a missing collection."""
+        if self.engine != "edge" or not self.exists(name):
+            return None
+        return self.backend.info(name)
 
     def optimize(self, name: str) -> bool:
         """Build the engine's index for what was added (Edge: HNSW, blocking); a no-op elsewhere."""
