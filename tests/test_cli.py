@@ -5,7 +5,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from mmrag.cli import app
+from mmrag.cli import cli
 from tests.conftest import write_coco_corpus
 from tests.imagegen import write_odd_images
 
@@ -21,27 +21,27 @@ def env(tmp_path, session_home, monkeypatch):
 
 
 def test_help_lists_the_jobs():
-    r = runner.invoke(app, ["--help"])
+    r = runner.invoke(cli, ["--help"])
     assert r.exit_code == 0
     for verb in ("caption", "ingest", "info", "demo"):
         assert verb in r.output
-    r = runner.invoke(app, ["ingest", "--help"])
+    r = runner.invoke(cli, ["ingest", "--help"])
     assert all(v in r.output for v in ("coco", "flickr", "folder", "kb"))
 
 
 @pytest.mark.slow
 def test_ingest_info_and_partial_failure_exit_code(env):
     corpus = write_coco_corpus(env / "corpus", n=4)
-    r = runner.invoke(app, ["ingest", "coco", str(corpus)])
+    r = runner.invoke(cli, ["ingest", "coco", str(corpus)])
     assert r.exit_code == 0, r.output
     assert "4 added" in r.output and "collection now holds 4 points" in r.output
 
     write_odd_images(env / "odd")
-    r = runner.invoke(app, ["ingest", "folder", str(env / "odd"), "--batch-size", "8"])
+    r = runner.invoke(cli, ["ingest", "folder", str(env / "odd"), "--batch-size", "8"])
     assert r.exit_code == 2, r.output
     assert "truncated.jpg" in r.output and "failed" in r.output
 
-    r = runner.invoke(app, ["info", "--json"])
+    r = runner.invoke(cli, ["info", "--json"])
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)
     (images,) = [c for c in data["collections"] if c["name"] == "images"]
@@ -49,14 +49,14 @@ def test_ingest_info_and_partial_failure_exit_code(env):
 
 
 def test_caption_on_empty_store_is_a_clear_error(env):
-    r = runner.invoke(app, ["caption", "does-not-exist.jpg"])
+    r = runner.invoke(cli, ["caption", "does-not-exist.jpg"])
     assert r.exit_code == 1
     assert "does-not-exist.jpg" in r.output and "file not found" in r.output
 
 
 def test_ingest_bad_source_is_a_clear_error(env):
     (env / "bad.json").write_text("[]")
-    r = runner.invoke(app, ["ingest", "coco", str(env / "bad.json")])
+    r = runner.invoke(cli, ["ingest", "coco", str(env / "bad.json")])
     assert r.exit_code == 1 and "bad.json" in r.output and "'images' and 'annotations'" in r.output
 
 
@@ -87,13 +87,13 @@ def test_bad_settings_exit_1_with_one_message_and_no_traceback(env):
     assert "'broken.yaml' is not valid YAML, line 3" in err
 
     (env / "mmrag.yaml").write_text("retrieval:\n  top_k: -5\n")  # read from the working directory
-    r = runner.invoke(app, ["caption", "whatever.jpg"])
+    r = runner.invoke(cli, ["caption", "whatever.jpg"])
     assert r.exit_code == 1, r.output
     assert "retrieval.top_k = -5 (config file mmrag.yaml, line 2)" in " ".join(r.output.split())
 
 
 def test_info_names_the_generator_truthfully(env):
-    r = runner.invoke(app, ["info", "--json"])
+    r = runner.invoke(cli, ["info", "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["models"]["generator"]["model"] == "qwen2.5-coder-0.5b-instruct"
 
@@ -114,14 +114,14 @@ def test_vlm_options_fall_back_to_the_vlm_settings(env, monkeypatch):
 @pytest.mark.generator
 def test_top_k_comes_from_the_settings_unless_the_option_is_given(env, monkeypatch):
     corpus = write_coco_corpus(env / "corpus", n=6)
-    assert runner.invoke(app, ["ingest", "coco", str(corpus)]).exit_code == 0
+    assert runner.invoke(cli, ["ingest", "coco", str(corpus)]).exit_code == 0
     monkeypatch.setenv("MMRAG_GENERATOR__MODEL", "smollm2-135m-instruct")  # small: only the neighbours matter here
     monkeypatch.setenv("MMRAG_GENERATOR__MAX_NEW_TOKENS", "8")
     monkeypatch.setenv("MMRAG_RETRIEVAL__TOP_K", "2")
     image = str(env / "corpus" / "images" / "img_000.png")
-    r = runner.invoke(app, ["caption", image, "--json"])
+    r = runner.invoke(cli, ["caption", image, "--json"])
     assert r.exit_code == 0, r.output
     assert len(json.loads(r.output)["neighbours"]) == 2  # env beats the default of 5
-    r = runner.invoke(app, ["caption", image, "--json", "--top-k", "3"])
+    r = runner.invoke(cli, ["caption", image, "--json", "--top-k", "3"])
     assert r.exit_code == 0, r.output
     assert len(json.loads(r.output)["neighbours"]) == 3  # the option beats the env

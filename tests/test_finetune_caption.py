@@ -180,12 +180,13 @@ def test_adapter_save_and_load_through_the_caption_backend(tmp_path):
     from transformers import AutoModelForCausalLM
 
     from mmrag.config import GeneratorSettings, LoraSettings
-    from mmrag.finetune.lora_caption import FinetuneSettings, load_for_training
+    from mmrag.config import CaptionFinetuneSettings
+    from mmrag.finetune.lora_caption import load_for_training
     from mmrag.generation.hf_llm import TransformersLLM
     from tests.tiny_models import save_tiny_causal_lm
 
     base = save_tiny_causal_lm(tmp_path / "lm")
-    model, tok, seq2seq = load_for_training(base, FinetuneSettings(base_model=base, r=4, alpha=8, last_layers=1), qlora=False)
+    model, tok, seq2seq = load_for_training(base, CaptionFinetuneSettings(base_model=base, r=4, alpha=8, last_layers=1), qlora=False)
     assert not seq2seq
     with torch.no_grad():  # make the adapter do something (B starts at zero)
         for n, p in model.named_parameters():
@@ -219,12 +220,13 @@ def test_a_few_training_steps_lower_the_loss(tmp_path):
     import torch
 
     from mmrag.finetune.caption_tokens import Collator, encode
-    from mmrag.finetune.lora_caption import FinetuneSettings, load_for_training
+    from mmrag.config import CaptionFinetuneSettings
+    from mmrag.finetune.lora_caption import load_for_training
     from tests.tiny_models import save_tiny_causal_lm
 
     torch.manual_seed(0)
     base = save_tiny_causal_lm(tmp_path / "lm")
-    model, tok, _ = load_for_training(base, FinetuneSettings(base_model=base, r=8, alpha=16, dropout=0.0, last_layers=None), qlora=False)
+    model, tok, _ = load_for_training(base, CaptionFinetuneSettings(base_model=base, r=8, alpha=16, dropout=0.0, last_layers=None), qlora=False)
     batch = Collator(tok.pad_token_id)([encode(tok, s, False) for s in _samples(8)])
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     losses = []
@@ -243,13 +245,14 @@ def test_trainer_end_to_end_keeps_best_adapter(tmp_path):
     import json
 
     from mmrag.finetune.caption_data import TRAIN_FILE, VAL_FILE, write_jsonl
-    from mmrag.finetune.lora_caption import REPORT_FILE, FinetuneSettings, train_caption_lora
+    from mmrag.config import CaptionFinetuneSettings
+    from mmrag.finetune.lora_caption import REPORT_FILE, train_caption_lora
     from tests.tiny_models import save_tiny_causal_lm
 
     base = save_tiny_causal_lm(tmp_path / "lm")
     write_jsonl(tmp_path / TRAIN_FILE, _samples(32))
     write_jsonl(tmp_path / VAL_FILE, _samples(4, offset=100))
-    s = FinetuneSettings(base_model=base, epochs=2, batch_size=8, grad_accum=1, learning_rate=2e-2, warmup_steps=0, r=8, alpha=16,
+    s = CaptionFinetuneSettings(base_model=base, epochs=2, batch_size=8, grad_accum=1, learning_rate=2e-2, warmup_steps=0, r=8, alpha=16,
                          last_layers=None, eval_caption_samples=4, gen_max_new_tokens=12, threads=1, metric_tokenizer="simple")
     report = train_caption_lora(tmp_path, tmp_path / "out", s, home=tmp_path)
     assert [round(h["epoch"]) for h in report.history] == [1, 2]

@@ -226,7 +226,7 @@ def test_roots_are_recorded_even_when_the_run_dies_before_its_end(make_app, coco
 def test_cli_ingest_of_an_empty_folder_says_nothing_was_found(tmp_path):
     from typer.testing import CliRunner
 
-    from mmrag.cli import app as cli
+    from mmrag.cli import cli
 
     (tmp_path / "empty").mkdir()
     r = CliRunner().invoke(cli, ["--qdrant-path", str(tmp_path / "q"), "ingest", "folder", str(tmp_path / "empty")])
@@ -240,7 +240,7 @@ def test_cli_ingest_of_a_hostile_coco_file_keeps_the_good_rows_and_exits_2(tmp_p
 
     from typer.testing import CliRunner
 
-    from mmrag.cli import app as cli
+    from mmrag.cli import cli
 
     corpus = write_coco_corpus(tmp_path / "corpus", n=2)
     data = json.loads(corpus.read_text())

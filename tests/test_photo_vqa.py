@@ -152,8 +152,8 @@ def test_photo_vqa_runs_through_the_real_ask_job(kb_app, questions):
 def test_cli_rejects_an_unknown_corpus_by_name(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from mmrag.cli import app
+    from mmrag.cli import cli
 
     monkeypatch.setenv("MMRAG_HOME", str(tmp_path))
-    r = CliRunner().invoke(app, ["eval", "vqa", "--corpus", "cocoa"])
+    r = CliRunner().invoke(cli, ["eval", "vqa", "--corpus", "cocoa"])
     assert r.exit_code == 1 and "unknown --corpus 'cocoa'; use easy-vqa or photos" in r.output

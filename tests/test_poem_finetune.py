@@ -113,7 +113,8 @@ def test_tiny_embedder_adds_hanzi_and_lowers_the_loss(tmp_path, docs):
     from tests.tiny_models import save_tiny_sentence_transformer
 
     from mmrag.embedding.st_text import SentenceTransformerTextEncoder
-    from mmrag.finetune.embedder import EmbedderFinetuneSettings, load_sentence_transformer, missing_hanzi, prepare_base, train_embedder
+    from mmrag.config import EmbedderFinetuneSettings
+    from mmrag.finetune.embedder import load_sentence_transformer, missing_hanzi, prepare_base, train_embedder
 
     tiny = save_tiny_sentence_transformer(tmp_path / "tiny-st")
     texts = [d.text for d in docs] + [d.translation for d in docs if d.translation]
@@ -134,7 +135,8 @@ def test_tiny_cross_encoder_training_step(tmp_path, docs):
 
     from mmrag.config import RerankSettings
     from mmrag.finetune.embedder import prepare_base
-    from mmrag.finetune.reranker import RerankerFinetuneSettings, export_encoder, pair_rows, train_reranker
+    from mmrag.config import RerankerFinetuneSettings
+    from mmrag.finetune.reranker import export_encoder, pair_rows, train_reranker
     from mmrag.reranking import build_reranker
 
     texts = [d.text for d in docs] + [d.translation for d in docs if d.translation]

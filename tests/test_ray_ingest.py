@@ -101,14 +101,14 @@ def test_ray_engine_resumes_where_a_local_run_stopped(ray_local, make_app, tmp_p
 
 
 def test_cli_engine_ray_reports_bad_files_and_exit_code(ray_local, session_home, tmp_path, monkeypatch):
-    from mmrag.cli import app
+    from mmrag.cli import cli
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MMRAG_HOME", str(session_home))
     monkeypatch.setenv("MMRAG_QDRANT__PATH", str(tmp_path / "qdrant"))
     monkeypatch.setenv("MMRAG_TEXT_ENCODER__THREADS", "1")
     write_odd_images(tmp_path / "odd")
-    r = CliRunner().invoke(app, ["ingest", "folder", str(tmp_path / "odd"), "--engine", "ray", "--batch-size", "8"])
+    r = CliRunner().invoke(cli, ["ingest", "folder", str(tmp_path / "odd"), "--engine", "ray", "--batch-size", "8"])
     assert r.exit_code == 2, r.output
     out = r.output.replace("\n", "")  # rich wraps long paths
     assert "the driver upserts" in out and "Dataset" not in out  # Ray Data's INFO lines stay off stdout

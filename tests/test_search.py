@@ -229,7 +229,7 @@ def test_cli_one_shot_and_interactive_resume(tmp_path, session_home, encoders, k
     from typer.testing import CliRunner
 
     from mmrag.system import MMRag
-    from mmrag.cli import app as cli
+    from mmrag.cli import cli
     from mmrag.config import Settings
 
     qpath = str(tmp_path / "qdrant")

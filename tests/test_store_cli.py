@@ -63,7 +63,7 @@ def _env(monkeypatch, home, cwd) -> None:
 
 
 def test_migrate_then_the_default_store_opens_edge(tmp_path, monkeypatch):
-    from mmrag.cli import app as cli
+    from mmrag.cli import cli
 
     home = tmp_path / "home"
     old = QdrantStore(QdrantSettings(engine="local", url=None, api_key=None), home=home)
@@ -87,7 +87,7 @@ def test_migrate_then_the_default_store_opens_edge(tmp_path, monkeypatch):
 
 
 def test_migrate_refuses_a_folder_that_is_not_local_mode(tmp_path, monkeypatch):
-    from mmrag.cli import app as cli
+    from mmrag.cli import cli
 
     _env(monkeypatch, tmp_path, tmp_path)
     r = CliRunner().invoke(cli, ["store", "migrate", "--from", str(tmp_path / "nope")])

@@ -97,7 +97,7 @@ def test_uploads_are_size_limited_validated_and_stored(tmp_path):
 
 # -- `mmrag ui` --------------------------------------------------------------------------------
 def test_ui_command_passes_global_options_through_env(tmp_path):
-    from mmrag.cli import app
+    from mmrag.cli import cli
     from mmrag.cli.ui import settings_env, streamlit_command
 
     env = settings_env(tmp_path / "c.yaml", {"profile": "hub", "qdrant": {"path": "/q", "collection": "pics"}})
@@ -110,7 +110,7 @@ def test_ui_command_passes_global_options_through_env(tmp_path):
     cmd = streamlit_command("127.0.0.1", 8600, headless=True)
     assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4] == str(APP_PATH)
     assert cmd[cmd.index("--server.port") + 1] == "8600" and cmd[cmd.index("--server.headless") + 1] == "true"
-    r = CliRunner().invoke(app, ["ui", "--help"])
+    r = CliRunner().invoke(cli, ["ui", "--help"])
     assert r.exit_code == 0 and all(o in r.output for o in ("--host", "--port", "--headless"))
 
 

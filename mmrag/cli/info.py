@@ -35,5 +35,5 @@ def info(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -
     console.print(table)
 
 
-def register(app: typer.Typer) -> None:
-    app.command()(info)
+def register(cli: typer.Typer) -> None:
+    cli.command()(info)

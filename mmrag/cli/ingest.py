@@ -1,4 +1,5 @@
-"""`mmrag ingest coco|flickr|folder|kb`, on the local pipeline or on Ray Data (`--engine ray`)."""
+"""`mmrag ingest coco|flickr|folder|kb|easy-vqa` (images with captions, on the local pipeline or on Ray Data with
+`--engine ray`) and `mmrag ingest poems` (the chinese-poetry corpus into the poem collection)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ ENGINE = typer.Option(
 )
 ACTORS = typer.Option(None, "--actors", min=1, help="--engine ray: encoder actors in the pool (default: ray.actors).")
 RAY_CPUS = typer.Option(None, "--num-cpus", min=1, help="--engine ray: CPUs of the local Ray it starts (default: ray.num_cpus, all).")
+POETRY_DATA = typer.Option(None, "--data", "-d", help="chinese-poetry dist folder (default: poem.data_dir, $MMRAG_POETRY_DIR, <home>/data/chinese-poetry).")
 
 
 
@@ -131,5 +133,54 @@ def ingest_kb(
     run_ingest(sources.bundled_kb, batch_size, engine, actors, num_cpus)
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(ingest_app, name="ingest")
+@ingest_app.command("easy-vqa")
+def ingest_easy_vqa(
+    split: str = typer.Option("train", "--split", "-s", help="train (4,000 images) or test (1,000)."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="At most this many images (in id order)."),
+    batch_size: Optional[int] = BATCH,
+) -> None:
+    """Ingest easy-VQA shape images with captions derived from their questions (pip install easy-vqa)."""
+    from mmrag.ingestion.easy_vqa import easy_vqa
+
+    run_ingest(lambda: easy_vqa(split, limit), batch_size)  # type: ignore[arg-type]
+
+
+@ingest_app.command("poems")
+def ingest_poems(
+    which: str = typer.Option("default", "--set", help="default: 唐诗三百首 + 宋词三百首 + 水墨唐诗 (~800); tang: + 千家诗 + 全唐诗 (~57k); song: 宋词三百首 + 全宋词 (~21k); all: every poem-like file (~350k)."),
+    data: Optional[Path] = POETRY_DATA,
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", min=1, help="Poems per encoder batch (default: poem.ingest_batch)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Stop after this many poems (a quick look)."),
+) -> None:
+    """Ingest chinese-poetry poems into the poem collection (idempotent; re-run to resume)."""
+    from itertools import islice
+
+    from mmrag.ingestion.poem_pipeline import PoemIngestion, TranslationCache, poem_spec
+    from mmrag.ingestion.poetry import iter_poems, resolve_data_dir, source_files
+
+    try:
+        with build_app() as mm:
+            s = mm.settings
+            root = resolve_data_dir(s.home, data or s.poem.data_dir)
+            files = source_files(root, which)
+            console.print(f"{which} set: {len(files)} files from {root}")
+            poems = iter_poems(root, which, files)
+            if limit:
+                poems = islice(poems, limit)
+            # the default set is small enough to count first, so the bar shows a total
+            total = None
+            if which == "default":
+                poems = list(poems)
+                total = len(poems)
+            cache = TranslationCache(s.home / "cache" / "poem_translations.jsonl")
+            enc = mm.poem_text_encoder  # poem.text_encoder if set (a tuned embedder), else text_encoder
+            ing = PoemIngestion(enc, mm.store, poem_spec(enc, s.poem.collection), batch_size or s.poem.ingest_batch, cache)
+            report = ing.run(poems, total=total)
+            console.print(report.summary())
+            console.print(f"collection {s.poem.collection} now holds {mm.store.count(s.poem.collection)} poems")
+    except MMRagError as e:
+        raise fail(e)
+
+
+def register(cli: typer.Typer) -> None:
+    cli.add_typer(ingest_app, name="ingest")

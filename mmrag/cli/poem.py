@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mmrag.cli._common import build_app, console, fail, override
+from mmrag.cli._common import build_app, console, fail
 from mmrag.errors import MMRagError
 
 
@@ -50,14 +50,12 @@ def poem(
 ) -> None:
     """Find (or write) a classical Chinese poem for an image: imagery terms from what is known about it, retrieve by poem,
     translation and imagery, fuse. The first run fetches the chinese-poetry data and ingests the default set."""
-    if rerank:
-        override("rerank.kind", rerank)
     try:
-        with build_app() as mm:
+        with build_app({"rerank.kind": rerank} if rerank else None) as mm:
             print_poem(mm.poem(image, words=words, top_k=top_k), as_json)
     except MMRagError as e:
         raise fail(e)
 
 
-def register(app: typer.Typer) -> None:
-    app.command()(poem)
+def register(cli: typer.Typer) -> None:
+    cli.command()(poem)

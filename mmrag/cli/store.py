@@ -132,5 +132,5 @@ def pull(
     _with_server(url, collections, batch, to_server=False)
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(store_app, name="store")
+def register(cli: typer.Typer) -> None:
+    cli.add_typer(store_app, name="store")

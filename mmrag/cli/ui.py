@@ -66,5 +66,5 @@ def ui(
     raise typer.Exit(rc)
 
 
-def register(app: typer.Typer) -> None:
-    app.command()(ui)
+def register(cli: typer.Typer) -> None:
+    cli.command()(ui)

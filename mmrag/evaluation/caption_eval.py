@@ -28,7 +28,7 @@ Heldout = Literal["easy-vqa-test", "val"]
 
 
 class CaptionEvalSettings(BaseModel):
-    base_model: str = "smollm2-135m-instruct"  # as FinetuneSettings.base_model
+    base_model: str = "smollm2-135m-instruct"  # as finetune.caption.base_model (config.CaptionFinetuneSettings)
     adapter: str | None = None  # a LoRA adapter directory: adds the "RAG + LoRA" row
     heldout: Heldout = "easy-vqa-test"  # easy-VQA test images (never ingested), or the fine-tuning val split
     data_dir: str | None = None  # heldout=val: the directory with val.jsonl

@@ -20,29 +20,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from pydantic import BaseModel, Field
-
-from mmrag.embedding.st_text import PACKAGED_MINILM, resolve_model
+from mmrag.config import EmbedderFinetuneSettings
+from mmrag.embedding.st_text import resolve_model
 from mmrag.errors import MissingDependencyError, ModelLoadError, MMRagError
 
 log = logging.getLogger(__name__)
 
 _HANZI = re.compile(r"[\u4e00-\u9fff]")
-
-
-class EmbedderFinetuneSettings(BaseModel):
-    base_model: str = PACKAGED_MINILM  # packaged name, directory or HF id
-    epochs: int = Field(2, ge=1)
-    batch_size: int = Field(16, ge=2)  # in-batch negatives: batch_size - 1 per query, plus the hard ones
-    hard_negatives: int = Field(1, ge=0)  # mined negatives used per query (the JSONL may hold more)
-    scale: float = Field(20.0, gt=0)  # MNRL logit scale = 1 / temperature
-    learning_rate: float = Field(1e-4, gt=0)
-    warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    max_seq_length: int = Field(128, ge=8)
-    add_hanzi: bool = True  # extend the vocabulary with the corpus' hanzi (see module doc)
-    max_steps: int | None = Field(None, ge=1)  # stop early (tests, quick looks)
-    threads: int | None = Field(None, ge=1)
-    seed: int = 0
 
 
 def load_sentence_transformer(name: str, device: str = "cpu"):

@@ -18,11 +18,9 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
-
-from mmrag.config import default_home
+from mmrag.config import CaptionFinetuneSettings, default_home
 from mmrag.errors import MissingDependencyError
 from mmrag.finetune.caption_data import TRAIN_FILE, VAL_FILE, CaptionSample, read_jsonl
 from mmrag.finetune.caption_tokens import Collator, encode, generate_captions
@@ -33,32 +31,6 @@ log = logging.getLogger(__name__)
 
 ADAPTER_DIR = "adapter"
 REPORT_FILE = "finetune_report.json"
-
-
-class FinetuneSettings(BaseModel):
-    # packaged GGUF name (converted once), a .gguf file, or a transformers directory / HF id
-    base_model: str = "smollm2-135m-instruct"
-    task: Literal["auto", "causal", "seq2seq"] = "auto"
-    r: int = Field(16, ge=1)
-    alpha: int = Field(32, ge=1)
-    dropout: float = Field(0.1, ge=0.0, lt=1.0)
-    target_modules: list[str] | None = None  # None: per architecture (q,v for T5; q_proj,v_proj for Qwen/Llama)
-    last_layers: int | None = Field(8, ge=1)  # adapters on the top N decoder layers only; None: all
-    epochs: int = Field(2, ge=1)
-    max_train_samples: int | None = Field(480, ge=1)
-    batch_size: int = Field(4, ge=1)
-    grad_accum: int = Field(2, ge=1)
-    learning_rate: float = Field(3e-4, gt=0)
-    warmup_steps: int = Field(10, ge=0)
-    max_length: int = Field(512, ge=16)  # longer samples are dropped (and counted), never cut mid-prompt
-    eval_loss_samples: int = Field(64, ge=1)
-    eval_caption_samples: int = Field(32, ge=1)  # generated each epoch for BLEU/CIDEr
-    gen_max_new_tokens: int = Field(32, ge=1)
-    gen_batch_size: int = Field(8, ge=1)
-    qlora: Literal["auto", "on", "off"] = "auto"  # auto: 4-bit NF4 when CUDA is available
-    threads: int | None = Field(None, ge=1)  # torch CPU threads; 1 is fastest on a busy 2-core machine
-    metric_tokenizer: Literal["auto", "ptb", "simple"] = "auto"  # auto: PTB (Java) when java is installed
-    seed: int = 0
 
 
 @dataclass
@@ -82,7 +54,7 @@ class FinetuneReport:
         return "\n".join(lines)
 
 
-def _use_qlora(s: FinetuneSettings) -> bool:
+def _use_qlora(s: CaptionFinetuneSettings) -> bool:
     import torch
 
     cuda = torch.cuda.is_available()
@@ -93,7 +65,7 @@ def _use_qlora(s: FinetuneSettings) -> bool:
     return cuda and s.qlora != "off"
 
 
-def load_for_training(base: str, s: FinetuneSettings, qlora: bool) -> tuple[Any, Any, bool]:
+def load_for_training(base: str, s: CaptionFinetuneSettings, qlora: bool) -> tuple[Any, Any, bool]:
     """(PEFT model, tokenizer, seq2seq)."""
     import torch
     from peft import LoraConfig, TaskType, get_peft_model
@@ -129,7 +101,7 @@ def load_for_training(base: str, s: FinetuneSettings, qlora: bool) -> tuple[Any,
     return model, tokenizer, seq2seq
 
 
-def caption_metrics_callback(tokenizer: Any, samples: list[CaptionSample], seq2seq: bool, s: FinetuneSettings,
+def caption_metrics_callback(tokenizer: Any, samples: list[CaptionSample], seq2seq: bool, s: CaptionFinetuneSettings,
                              history: list[dict[str, Any]]) -> Any:
     """A TrainerCallback that adds BLEU-4 and CIDEr of captions generated for ``samples`` to each
     evaluation's metrics, where the Trainer's best-checkpoint logic (``metric_for_best_model``) reads
@@ -162,12 +134,12 @@ def _encode_all(tokenizer: Any, samples: list[CaptionSample], seq2seq: bool, max
     return kept, len(rows) - len(kept)
 
 
-def train_caption_lora(data_dir: str | Path, out_dir: str | Path, s: FinetuneSettings | None = None, home: Path | None = None) -> FinetuneReport:
+def train_caption_lora(data_dir: str | Path, out_dir: str | Path, s: CaptionFinetuneSettings | None = None, home: Path | None = None) -> FinetuneReport:
     """Train on ``data_dir``/{train,val}.jsonl; the best adapter (by validation BLEU-4) goes to ``out_dir``/adapter."""
     import torch
     from transformers import Trainer, TrainingArguments
 
-    s = s or FinetuneSettings()
+    s = s or CaptionFinetuneSettings()
     start = time.perf_counter()
     if s.threads:
         torch.set_num_threads(s.threads)

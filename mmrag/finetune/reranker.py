@@ -16,23 +16,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from pydantic import BaseModel, Field
-
+from mmrag.config import RerankerFinetuneSettings
 from mmrag.errors import MissingDependencyError, ModelLoadError, MMRagError
 
 log = logging.getLogger(__name__)
-
-
-class RerankerFinetuneSettings(BaseModel):
-    epochs: int = Field(2, ge=1)
-    batch_size: int = Field(16, ge=1)
-    negatives: int = Field(3, ge=1)  # per query, from the JSONL's mined ones
-    learning_rate: float = Field(1e-4, gt=0)
-    warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    max_length: int = Field(192, ge=16)  # query + poem, in tokens (one per hanzi)
-    max_steps: int | None = Field(None, ge=1)
-    threads: int | None = Field(None, ge=1)
-    seed: int = 0
 
 
 def export_encoder(st_model_dir: str, out_dir: str | Path) -> str:

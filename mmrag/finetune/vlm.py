@@ -17,10 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmrag.config import default_home
+from mmrag.config import VLMTrainSettings, default_home
 from mmrag.errors import ConfigError, MissingDependencyError, SourceFormatError
 from mmrag.vlm.data import VLMSample, load_samples
-from mmrag.vlm.settings import VLMSettings
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +68,7 @@ class Collator:
                 "attention_mask": torch.tensor(mask), "labels": torch.tensor(labels)}
 
 
-def use_qlora(s: VLMSettings) -> bool:
+def use_qlora(s: VLMTrainSettings) -> bool:
     import torch
 
     cuda = torch.cuda.is_available()
@@ -78,7 +77,7 @@ def use_qlora(s: VLMSettings) -> bool:
     return cuda and s.qlora != "off"
 
 
-def build_vlm(s: VLMSettings, home: Path, qlora: bool = False):
+def build_vlm(s: VLMTrainSettings, home: Path, qlora: bool = False):
     """A fresh VLM: the LM (resolved and loaded), a new projector sized to the vision encoder and LM."""
     from mmrag.generation.gguf_convert import resolve_base_model
     from mmrag.vlm.model import Projector, VisionLanguageModel, is_seq2seq, load_lm
@@ -137,7 +136,7 @@ def encode_samples(model: Any, samples: list[VLMSample], image_index: dict[str, 
     return rows, dropped
 
 
-def add_lora(model: Any, s: VLMSettings, qlora: bool) -> None:
+def add_lora(model: Any, s: VLMTrainSettings, qlora: bool) -> None:
     from peft import LoraConfig, TaskType, get_peft_model
 
     from mmrag.finetune.lora_targets import last_layers, target_modules
@@ -155,7 +154,7 @@ def add_lora(model: Any, s: VLMSettings, qlora: bool) -> None:
     log.info("LoRA: %d of %d LM parameters trainable", trainable, total)
 
 
-def run_stage(model: Any, rows: list[dict], collator: Collator, s: VLMSettings, epochs: float, lr: float, out: Path, stage: int) -> dict[str, Any]:
+def run_stage(model: Any, rows: list[dict], collator: Collator, s: VLMTrainSettings, epochs: float, lr: float, out: Path, stage: int) -> dict[str, Any]:
     import torch
     from transformers import Trainer, TrainingArguments
 
@@ -174,13 +173,13 @@ def run_stage(model: Any, rows: list[dict], collator: Collator, s: VLMSettings, 
             "last_loss": losses[-1] if losses else float("nan"), "losses": losses, "epochs": epochs, "lr": lr}
 
 
-def train_vlm(out_dir: str | Path, s: VLMSettings | None = None, data: str | None = None, home: Path | None = None,
+def train_vlm(out_dir: str | Path, s: VLMTrainSettings | None = None, data: str | None = None, home: Path | None = None,
               annotations: str | None = None, images_dir: str | None = None, progress: bool = True,
               samples: list[VLMSample] | None = None) -> TrainReport:
     """Train on ``data`` (default easy-VQA train) and save the VLM as one directory at ``out_dir``."""
     import torch
 
-    s = s or VLMSettings()
+    s = s or VLMTrainSettings()
     home = Path(home or default_home())
     start = time.perf_counter()
     if s.threads:

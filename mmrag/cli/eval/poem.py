@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mmrag.cli._common import build_app, console, fail, override
+from mmrag.cli._common import build_app, console, fail
 from mmrag.errors import MMRagError
 
 
@@ -59,9 +59,8 @@ def eval_poem(
     if threads:
         torch.set_num_threads(threads)
     results: dict[str, object] = {}
-    override("poem.generate_candidate", generate)
     try:
-        with build_app() as mm:
+        with build_app({"poem.generate_candidate": generate}) as mm:
             home = mm.settings.home
             if not skip_split:
                 results["split"] = _split_eval(mm, home, data_dir, base, tuned, reference, cross_encoder, llm_judge, judge_queries, depth)
@@ -163,9 +162,3 @@ def _route_eval(mm, judgements_path: Path, top_k: int) -> dict:
     return {"row": name, "scores": rows[name], "descriptions": res.descriptions, "top": res.top, "run": res.run,
             "seconds_per_image": res.seconds_per_image, "distinct_top1": len(set(top1)) / max(1, len(top1)),
             "unshared_top1": distinct_top1(top1)}
-
-
-def register(app: typer.Typer) -> None:
-    from mmrag.cli.eval import eval_app  # `mmrag eval` is mmrag.cli.eval's group; join it
-
-    eval_app.command("poem")(eval_poem)

@@ -12,10 +12,6 @@ from rich.table import Table
 from mmrag.cli._common import build_app, console, fail
 from mmrag.errors import MMRagError
 
-eval_app = typer.Typer(help="Evaluate jobs on held-out data.", no_args_is_help=True)
-
-
-@eval_app.command("caption")
 def eval_caption(
     corpus: str = typer.Option("kb-loo", "--corpus", "-c", help="kb-loo: the bundled real photos, each left out of its own retrieval, plus the query photos (the headline); easy-vqa-test: synthetic shapes (never ingested); val: the fine-tuning val split."),
     adapter: Optional[Path] = typer.Option(None, "--adapter", "-a", help="LoRA adapter dir (adds the + LoRA row); default <home>/finetune/caption/adapter if present (easy-vqa-test / val)."),
@@ -80,7 +76,3 @@ def _eval_caption_loo(adapter: Optional[Path], limit: Optional[int], json_out: O
     if json_out:
         write_loo(rows, json_out)
         console.print(f"captions and scores: {json_out}")
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(eval_app, name="eval")
