@@ -7,8 +7,9 @@ import logging
 import os
 import threading
 import weakref
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, ChatResponseGen, CompletionResponse, CompletionResponseGen, LLMMetadata, MessageRole
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
@@ -31,8 +32,20 @@ def _close_open_models() -> None:
         llm.close()
 
 
+@lru_cache(maxsize=16)
+def _grammar(gbnf: str) -> Any:
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_string(gbnf, verbose=False)
+
+
 class LlamaCppLLM(CustomLLM):
-    """Chat-templated generation with llama-cpp-python; the model loads on first use."""
+    """Chat-templated generation with llama-cpp-python; the model loads on first use.
+
+    Per call, ``grammar`` (a GBNF string) constrains what may be generated and ``repeat_penalty``
+    overrides llama.cpp's; other backends do not take them (``accepts_grammar`` tells callers)."""
+
+    accepts_grammar: ClassVar[bool] = True
 
     model_path: str = Field(description="path to a .gguf file")
     max_new_tokens: int = 60
@@ -102,11 +115,16 @@ class LlamaCppLLM(CustomLLM):
         return out
 
     def _kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        return {
+        out = {
             "max_tokens": kwargs.get("max_new_tokens", self.max_new_tokens),
             "temperature": kwargs.get("temperature", self.temperature),
             "seed": self.seed,
         }
+        if kwargs.get("grammar"):
+            out["grammar"] = _grammar(kwargs["grammar"])
+        if kwargs.get("repeat_penalty"):
+            out["repeat_penalty"] = float(kwargs["repeat_penalty"])
+        return out
 
     @llm_chat_callback()
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:

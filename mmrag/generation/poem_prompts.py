@@ -28,6 +28,14 @@ POEM_PROMPT = PromptTemplate(
     "用文言写新的诗句，不要照抄画面描述。只输出诗句，每两句一行，不要标题，不要解释。"
 )
 
+# One worked example, sent before the real request: without it the 0.5B generator echoes the imagery
+# terms ("湖水岸林树青天山") or writes clauses of four characters.
+POEM_EXAMPLE = ("月、霜、床、乡", "五言绝句", "共4句，每句5个字。", "床前明月光，疑是地上霜。\n举头望明月，低头思故乡。")
+# The forms a generated poem may take: the form check accepts these and can check nothing else (a ci
+# tune's line lengths are not checked), so a ci or an irregular top candidate is answered with 五言绝句.
+DEFAULT_FORM = (4, 5)
+VERSE_REPEAT_PENALTY = 1.3  # llama.cpp's default 1.1 let the constrained generator write "案案案案案"
+
 TRANSLATE_SYSTEM = "你是一位古诗词讲解者，用通顺的现代白话文讲出古诗的景物和情感。"
 # Asked as a question: told to "translate", the 0.5B generator copies the poem back; asked what the
 # poem depicts, it answers in vernacular prose, which is what route B needs.
@@ -72,6 +80,35 @@ def poem_form(lines: list[str], rhythmic: str = "") -> tuple[str, str]:
         kind = "绝句" if len(cs) == 4 else "律诗" if len(cs) == 8 else "古诗"
         return f"{_NUM_CN[n]}言{kind}", f"共{len(cs)}句，每句{n}个字。"
     return "古体诗", f"共{max(len(cs), 4)}句左右。"
+
+
+def target_form(lines: list[str], rhythmic: str = "") -> tuple[str, str, int, int]:
+    """(form name, shape instruction, clauses, characters per clause) a generated poem is asked for: the
+    form of ``lines`` when it is a 绝句 or 律诗, else ``DEFAULT_FORM``."""
+    cs = [c.strip() for c in clauses(lines)]
+    lengths = {len(c) for c in cs}
+    shape = (len(cs), lengths.pop()) if not rhythmic and len(lengths) == 1 else DEFAULT_FORM
+    n, chars = shape if shape in FORMS else DEFAULT_FORM
+    kind = "绝句" if n == 4 else "律诗"
+    return f"{_NUM_CN[chars]}言{kind}", f"共{n}句，每句{chars}个字。", n, chars
+
+
+def verse_grammar(n_clauses: int, chars: int) -> str:
+    """A GBNF grammar of exactly ``n_clauses`` clauses of ``chars`` CJK characters, two to a line
+    ("，" then "。"): decoding under it cannot miscount, which the 0.5B generator always did unconstrained."""
+    if n_clauses < 2 or n_clauses % 2 or chars < 1:
+        raise ValueError(f"need an even number of clauses and at least one character, got {n_clauses} x {chars}")
+    clause = " ".join(["han"] * chars)
+    body = ' "\\n" '.join(["line"] * (n_clauses // 2))
+    return f'root ::= {body}\nline ::= {clause} "，" {clause} "。"\nhan ::= [\u4e00-\u9fff]\n'
+
+
+def verse_decoding(llm: object, n_clauses: int, chars: int) -> dict[str, object]:
+    """Per-call decoding options that make a backend write the form (llama.cpp: grammar and a stronger
+    repetition penalty); {} for a backend that takes no grammar, whose output the form check filters."""
+    if not getattr(llm, "accepts_grammar", False):
+        return {}
+    return {"grammar": verse_grammar(n_clauses, chars), "repeat_penalty": VERSE_REPEAT_PENALTY}
 
 
 MAX_VERSE_CLAUSE = 11  # CJK characters; longer clauses are prose, not verse (ci lines reach ~11)
@@ -161,7 +198,8 @@ FORMS = {(4, 5), (4, 7), (8, 5), (8, 7)}  # (clauses, characters per clause): �
 
 def form_problem(lines: list[str]) -> str | None:
     """Why a generated poem fails the form check, or None when it passes: 4 or 8 clauses of the same
-    length, 5 or 7 characters each, Chinese characters only, no vernacular words."""
+    length, 5 or 7 characters each, Chinese characters only, no vernacular words, no character filling
+    half a clause, no clause twice."""
     if not lines:
         return "no lines"
     cs = [c.strip() for c in clauses(lines)]
@@ -177,4 +215,13 @@ def form_problem(lines: list[str]) -> str | None:
     found = [w for w in VERNACULAR if w in text]
     if found:
         return f"vernacular words {found}"
+    # a constrained small generator fills the form with one character ("案案案案案") or one clause;
+    # verse repeats too (渐行渐远渐无书), but no character fills half a clause
+    if any(2 * c.count(ch) > len(c) for c in cs for ch in set(c)) or len(set(cs)) < len(cs):
+        return "repeats itself"
     return None
+
+
+def copies_example(lines: list[str]) -> bool:
+    """True when a generated poem is the worked example sent before the request, given back."""
+    return [c.strip() for c in clauses(lines)] == clauses(POEM_EXAMPLE[3].split("\n"))
