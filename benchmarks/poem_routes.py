@@ -13,6 +13,7 @@ configured store; reads it, writes nothing but the index cache under <home>/cach
 
     python benchmarks/poem_routes.py
     python benchmarks/poem_routes.py --leave-one-out --judgements path/to/more.json
+    python benchmarks/poem_routes.py --methods none --route-sets A+B+C --imagery-weight 3 --split 13 --show
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ def main() -> None:
     ap.add_argument("--leave-one-out", action="store_true")
     ap.add_argument("--without-pooled", action="store_true", help="Ignore judgements marked found_by: pool.")
     ap.add_argument("--imagery-weight", type=float, nargs="*", default=[1.0, 3.0])
+    ap.add_argument("--methods", nargs="*", default=None, help="Hubness corrections to run (default: all).")
+    ap.add_argument("--route-sets", nargs="*", default=None, choices=list(ROUTE_SETS), help="Route combinations to run (default: all).")
+    ap.add_argument("--split", type=int, default=0, help="Also score the first N judged photos and the rest apart (13: the photos "
+                    "judged before issue 17, on which weights may be tuned, and the 17 added then).")
+    ap.add_argument("--show", action="store_true", help="Print each photo's first poem and its best couplet (first row only).")
     ap.add_argument("--json-out", type=Path, default=None)
     args = ap.parse_args()
 
@@ -63,25 +69,37 @@ def main() -> None:
             searches[name] = search
         imagery = {n: engine.imagery(sr) for n, sr in searches.items()}
         descriptions = {n: im.description(s.description_terms) for n, im in imagery.items()}
-        for method, (label, routes), w in itertools.product(METHODS, ROUTE_SETS.items(), args.imagery_weight):
+        sets = {k: v for k, v in ROUTE_SETS.items() if not args.route_sets or k in args.route_sets}
+        names = list(qrels)
+        parts = {"all": names} if not args.split else {"all": names, f"first {args.split}": names[:args.split], "rest": names[args.split:]}
+        shown = False
+        for method, (label, routes), w in itertools.product(args.methods or METHODS, sets.items(), args.imagery_weight):
             if label != "A+B+C" and w != args.imagery_weight[0]:
                 continue
             if label == "C" and method != "none":
                 continue
             engine.settings = s.model_copy(update={"hubness": method, "weights": {**s.weights, "imagery": w}})
-            run, top1 = {}, []
+            run, top1 = {}, {}
             for name in qrels:
                 ranked, _ = engine.routes(descriptions[name], imagery[name])
                 ranked = {r: h for r, h in ranked.items() if r in routes}
-                fused = [h.id for h in fuse(ranked, limit=10, weights=engine.settings.weights, method=s.fusion, rrf_k=s.rrf_k)]
-                run[name] = rank_scores(fused)
-                top1.append(fused[0] if fused else "")
-            sc = ir_scores(qrels, run)
+                hits = fuse(ranked, limit=10, weights=engine.settings.weights, method=s.fusion, rrf_k=s.rrf_k)
+                run[name] = rank_scores([h.id for h in hits])
+                top1[name] = hits[0].id if hits else ""
+                if args.show and not shown and hits:
+                    best = engine.fuse(ranked, 1)[0]  # the same fusion, as a candidate with its lines
+                    mark = f" [judged {qrels[name][best.id]}]" if best.id in qrels[name] else ""
+                    couplet = "".join(engine.best_lines(descriptions[name], best, imagery[name] if "imagery" in routes else None))
+                    print(f"  {name}: {descriptions[name]} -> 《{best.title}》{best.author}{mark}: {couplet}")
+            shown = True
             key = f"{label:6s} hubness={method:8s}" + (f" imagery_weight={w:g}" if label == "A+B+C" else "")
-            rows[key] = {"ndcg@1": sc["ndcg@1"], "ndcg@5": sc["ndcg@5"], "distinct_top1": len(set(top1)) / len(top1),
-                         "unshared_top1": distinct_top1(top1)}
-            print(f"{key:48s} NDCG@1 {sc['ndcg@1']:.3f}  NDCG@5 {sc['ndcg@5']:.3f}  distinct first poems {len(set(top1))}/{len(top1)}"
-                  f"  photos whose first poem no other photo has {distinct_top1(top1):.2f}", flush=True)
+            for part, ns in parts.items():
+                sc = ir_scores({n: qrels[n] for n in ns}, {n: run[n] for n in ns}, ("ndcg@1", "ndcg@5", "precision@1", "mrr@5"))
+                t1 = [top1[n] for n in ns]
+                rows[f"{key} [{part}]" if args.split else key] = {**sc, "distinct_top1": len(set(t1)) / len(t1), "unshared_top1": distinct_top1(t1)}
+                print(f"{key:48s} {part:>9s}: NDCG@1 {sc['ndcg@1']:.3f}  NDCG@5 {sc['ndcg@5']:.3f}  P@1 {sc['precision@1']:.3f}  "
+                      f"MRR@5 {sc['mrr@5']:.3f}  distinct first poems {len(set(t1))}/{len(t1)}  photos whose first poem no other "
+                      f"photo has {distinct_top1(t1):.2f}", flush=True)
     print(f"\n{len(qrels)} judged photos, leave-one-out={args.leave_one_out}, without pooled={args.without_pooled}, store {mm.store.location}")
     if args.json_out:
         args.json_out.write_text(json.dumps({"rows": rows, "descriptions": descriptions}, ensure_ascii=False, indent=1))

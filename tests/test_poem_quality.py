@@ -97,6 +97,36 @@ def test_imagery_terms_by_hand():
     assert desc.split("、")[0] == "湖" and "photo" not in desc and "照片" not in desc
 
 
+def test_tag_terms_by_whole_name_then_head_noun():
+    from mmrag.jobs.poem_imagery import _CJK, tag_terms
+    from mmrag.jobs.poem_lexicon import IMAGENET
+
+    assert tag_terms("beach wagon") == {"车": 1.0}  # a car, not a beach (the old word-by-word reading gave 沙, 岸)
+    assert tag_terms("fox squirrel") == {"鼠": 1.0, "松": 1.0}
+    assert tag_terms("bell cote") == {"钟": 1.0}  # bell and cote each gave 钟: now one tag, one term
+    assert tag_terms("Pekinese") == {"犬": 1.0} and tag_terms("golden retriever") == {"犬": 1.0}
+    assert tag_terms("solar dish") == {} and tag_terms("crane") == {}  # listed as meaning nothing classical
+    assert tag_terms("digital clock") == {"时": 1.0}  # not listed: its head noun, clock
+    assert tag_terms("lakeside, lakeshore") == {"湖": 1.0, "岸": 1.0}  # a name and its synonym
+    assert tag_terms("zorb") == {} and tag_terms("") == {}
+    names = {n.strip().lower() for n in (Path(__file__).parents[1] / "mmrag" / "data" / "imagenet_classes.txt").read_text().splitlines()}
+    assert set(IMAGENET) <= names  # every listed name is an ImageNet class, so a typo cannot hide
+    assert all(_CJK.fullmatch(ch) for terms in IMAGENET.values() for t in terms for ch in t)
+
+
+def test_tags_weighted_by_probability_by_hand():
+    from mmrag.jobs.poem_imagery import TAG_FULL, TAG_MIN, TAG_WEIGHT, image_imagery, tag_weight
+
+    assert tag_weight(TAG_MIN - 0.01) == 0.0 and tag_weight(TAG_FULL) == 1.0 and tag_weight(0.9) == 1.0
+    assert tag_weight(0.26) == pytest.approx(0.26 / TAG_FULL)
+    scores = {"palace": 0.37, "bell cote": 0.26, "lakeside": 0.09}
+    im = image_imagery(tags=["palace", "bell cote"], tag_scores=scores)
+    # palace: 0.37 / 0.5 = 0.74 of a tag for 宫 and 殿; bell cote: 0.52 for 钟; lakeside was not a tag
+    assert im.weights == pytest.approx({"宫": 0.74 * TAG_WEIGHT, "殿": 0.74 * TAG_WEIGHT, "钟": 0.52 * TAG_WEIGHT})
+    # without probabilities every tag counts TAG_WEIGHT (a tag source that gives none)
+    assert image_imagery(tags=["palace"]).weights == {"宫": TAG_WEIGHT, "殿": TAG_WEIGHT}
+
+
 def test_imagery_route_bm25_by_hand():
     from mmrag.jobs.poem_imagery import ImageryIndex
 
@@ -112,6 +142,9 @@ def test_imagery_route_bm25_by_hand():
     assert "b" not in got  # no shared term: not returned
     assert [pid for pid, _ in idx.search({"湖": 1.0, "月": 1.0}, limit=3)] == ["a", "c"]
     assert idx.score_text({"鸟": 2.0}, "一鸟啼") == pytest.approx(2 * idx.idf["鸟"])
+    # which couplet shows the photo: per line, weight * idf of the terms it names
+    cov = idx.coverage({"湖": 1.0, "月": 0.5}, ["湖光秋月两相和", "潭面无风镜未磨", "月落乌啼"])
+    assert cov == pytest.approx([idf(1) + 0.5 * idf(2), 0.0, 0.5 * idf(2)])
 
 
 # -- the generated poem's form check --------------------------------------------------------------
@@ -126,12 +159,81 @@ def test_imagery_route_bm25_by_hand():
         (["这只小猫咪，", "坐在窗台上。", "看着窗外面，", "心里真高兴。"], False),  # 5x4 but vernacular 这
         (["春风吹绿柳，细雨润花红，", "燕子归来早。"], False),  # 3 clauses
         (["一二三四五，ABCDE。", "上山打老虎，老虎不在家。"], False),
+        # what the packaged generator wrote under the form's grammar with llama.cpp's default repeat penalty
+        (["杯茶木丹红，案案案案案。", "案案案案案，案案案案案。"], False),
+        (["湖水岸林树青天，山林水岸青天山。", "湖水岸林树青天，山林水岸青天山。"], False),
+        # ... and with the worked example and a stronger penalty (passes; not a good poem, but verse)
+        (["鸟语花香满枝头，雀鸣蝉啼声中飞。", "春暖花开时莺歌，秋风送爽时燕舞。"], True),
+        # verse repeats a character too (渐 three times in seven): only half a clause or more is rejected
+        (["别后不知君远近，触目凄凉多少闷。", "渐行渐远渐无书，水阔鱼沈何处问。",
+          "夜深风竹敲秋韵，万叶千声皆是恨。", "故欹单枕梦中寻，梦又不成灯又尽。"], True),
     ],
 )
 def test_form_check(lines, ok):
     from mmrag.generation.poem_prompts import form_problem
 
     assert (form_problem(lines) is None) == ok, form_problem(lines)
+
+
+def test_the_worked_example_given_back_is_caught():
+    from mmrag.generation.poem_prompts import POEM_EXAMPLE, copies_example
+
+    assert copies_example(POEM_EXAMPLE[3].split("\n")) and copies_example(["床前明月光，疑是地上霜，举头望明月，低头思故乡。"])
+    assert not copies_example(["床前明月光，疑是地上霜。", "举头望明月，低头思故园。"])
+
+
+def test_target_form_and_verse_grammar():
+    from mmrag.generation.poem_prompts import target_form, verse_decoding, verse_grammar
+
+    assert target_form(["朝辞白帝彩云间，千里江陵一日还。", "两岸猿声啼不住，轻舟已过万重山。"]) == ("七言绝句", "共4句，每句7个字。", 4, 7)
+    assert target_form(["床前明月光，疑是地上霜。"] * 4)[2:] == (8, 5)
+    # a ci tune or an irregular poem cannot be checked, so the generator is asked for a 五言绝句
+    assert target_form(["东风夜放花千树。", "更吹落、星如雨。"], "青玉案")[:2] == ("五言绝句", "共4句，每句5个字。")
+    assert target_form(["猫笑，绿意浓。"])[2:] == (4, 5)
+    g = verse_grammar(4, 7)
+    assert g.startswith('root ::= line "\\n" line\n') and g.count("han") == 15  # 14 in the line rule, 1 rule name
+    with pytest.raises(ValueError, match="3 x 5"):
+        verse_grammar(3, 5)
+    llama_cpp = pytest.importorskip("llama_cpp")
+    llama_cpp.LlamaGrammar.from_string(verse_grammar(8, 5), verbose=False)  # llama.cpp parses it
+    assert verse_decoding(object(), 4, 5) == {}  # a backend without grammars gets nothing
+
+
+def test_compose_sends_the_worked_example_and_the_form_grammar():
+    from typing import ClassVar
+
+    from llama_index.core.llms import CompletionResponse, CustomLLM, LLMMetadata
+
+    from mmrag.config import PoemSettings
+    from mmrag.generation.poem_prompts import POEM_EXAMPLE, verse_grammar
+    from mmrag.jobs.poem import PoemCandidate, PoemQueryEngine
+
+    class Recording(CustomLLM):
+        accepts_grammar: ClassVar[bool] = True
+        answer: str = ""
+        calls: list = []
+
+        @property
+        def metadata(self) -> LLMMetadata:
+            return LLMMetadata()
+
+        def complete(self, prompt: str, formatted: bool = False, **kw) -> CompletionResponse:
+            self.calls.append((prompt, kw))
+            return CompletionResponse(text=self.answer)
+
+        def stream_complete(self, prompt: str, formatted: bool = False, **kw):
+            yield self.complete(prompt, **kw)
+
+    llm = Recording(answer="江月照孤舟，寒霜满客楼。\n夜深人未寐，独坐对清秋。")
+    engine = PoemQueryEngine(None, llm, None, None, PoemSettings(), index_cache_dir=None)
+    ci = PoemCandidate("x", "青玉案", "辛弃疾", "宋", "宋词三百首", ["东风夜放花千树。", "更吹落、星如雨。"], rhythmic="青玉案")
+    made, prompt = engine.compose("月、江、夜", ci)
+    sent, kw = llm.calls[-1]
+    assert kw["grammar"] == verse_grammar(4, 5) and kw["repeat_penalty"] > 1.1
+    assert POEM_EXAMPLE[0] in sent and POEM_EXAMPLE[3] in sent and sent.index(POEM_EXAMPLE[3]) < sent.index("月、江、夜")
+    assert "五言绝句" in prompt and made is not None and made.title == "五言绝句（生成）"
+    llm.answer = POEM_EXAMPLE[3]
+    assert engine.compose("月、江、夜", ci)[0] is None and engine._dropped == "copies the worked example"
 
 
 def _scripted(answer: str = ""):
@@ -194,6 +296,10 @@ def test_generated_poem_dropped_or_scored_by_the_routes(make_app):
     fused = engine.fuse(routes, limit=20)
     gen = next(c for c in fused if c.id == GENERATED_ID)
     assert gen.generated and {"poem", IMAGERY} <= set(gen.scores)
+    # the couplet shown is the one that names the photo's imagery (a dog: 船中养犬长食肉), whatever the description
+    old = next(c for c in fused if c.title == "野老歌")
+    assert engine.best_lines("山、田", old, image_imagery(tags=["Pekinese"])) == ["西江贾客珠百斛，船中养犬长食肉。"]
+    assert engine.best_lines("山、田", old, image_imagery()) == engine.best_lines("山、田", old)  # no imagery: by closeness
 
 
 # -- first use -----------------------------------------------------------------------------------

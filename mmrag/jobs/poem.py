@@ -137,7 +137,8 @@ class PoemQueryEngine(UpdatablePrompts, BaseQueryEngine):
         return self._index
 
     def imagery(self, search: ImageSearch, words: str = "") -> Imagery:
-        return image_imagery(search.tags, [h.captions for h in search.hits], search.facts, words)
+        return image_imagery(search.tags, [h.captions for h in search.hits], search.facts, words,
+                             tag_scores=search.tag_scores)
 
     def describe(self, search: ImageSearch, words: str = "") -> tuple[str, str]:
         """(description, prompt): the imagery terms (no prompt), or a generated sentence (``description: generated``)."""
@@ -215,12 +216,20 @@ class PoemQueryEngine(UpdatablePrompts, BaseQueryEngine):
                 insert(IMAGERY, sc)
 
     def compose(self, description: str, model: PoemCandidate) -> tuple[PoemCandidate | None, str]:
-        """A new poem in the form of ``model`` (the top retrieved candidate)."""
-        form, shape = pp.poem_form(model.lines, model.rhythmic)
+        """A new poem in the form of ``model`` (the top retrieved candidate) when that is a 绝句 or 律诗, else
+        a 五言绝句 (``pp.target_form``); after one worked example, and on llama.cpp decoded under a grammar
+        of that form (``pp.verse_decoding``)."""
+        form, shape, n_clauses, chars = pp.target_form(model.lines, model.rhythmic)
         prompt = self.prompts["poem"].format(form=form, shape=shape, description=description)
-        raw = self._chat(pp.POEM_SYSTEM, prompt, self.settings.poem_tokens)
+        ex_desc, ex_form, ex_shape, ex_poem = pp.POEM_EXAMPLE
+        msgs = [ChatMessage(role=MessageRole.SYSTEM, content=pp.POEM_SYSTEM),
+                ChatMessage(role=MessageRole.USER, content=self.prompts["poem"].format(form=ex_form, shape=ex_shape, description=ex_desc)),
+                ChatMessage(role=MessageRole.ASSISTANT, content=ex_poem),
+                ChatMessage(role=MessageRole.USER, content=prompt)]
+        raw = self.llm.chat(msgs, **pp.token_budget(self.llm, self.settings.poem_tokens),
+                            **pp.verse_decoding(self.llm, n_clauses, chars)).message.content or ""
         lines = pp.clean_poem(raw)
-        problem = pp.form_problem(lines) if lines else "not verse"
+        problem = (pp.form_problem(lines) if lines else "not verse") or ("copies the worked example" if pp.copies_example(lines) else None)
         if problem:
             log.info("generated poem dropped (%s): %r", problem, raw[:120])
             self._dropped = problem
@@ -242,12 +251,15 @@ class PoemQueryEngine(UpdatablePrompts, BaseQueryEngine):
             out.append(c)
         return out + tail  # unjudged candidates stay after the judged ones, in fused order
 
-    def best_lines(self, query: str, c: PoemCandidate) -> list[str]:
-        """The couplet (one stored line) closest to the description; short poems are shown whole."""
+    def best_lines(self, query: str, c: PoemCandidate, imagery: Imagery | None = None) -> list[str]:
+        """The couplet (one stored line) that names most of the photo's imagery (``ImageryIndex.coverage``),
+        ties and lines naming none broken by closeness to the description; short poems are shown whole.
+        (By closeness alone, 过故人庄 on a tree in a field showed 待到重阳日，还来就菊花.)"""
         if len(c.lines) <= 2:
             return list(c.lines)
         sims = self.encoder.encode(c.lines, kind="passage") @ self.encoder.encode([query], kind="query")[0]
-        return [c.lines[int(np.argmax(sims))]]
+        cover = self.index.imagery.coverage(imagery.weights, c.lines) if imagery is not None and imagery.weights else np.zeros(len(c.lines))
+        return [c.lines[max(range(len(c.lines)), key=lambda i: (float(cover[i]), float(sims[i])))]]
 
     # -- the job ---------------------------------------------------------------------------
     def poem(self, image: ImageInput, words: str = "", top_k: int | None = None) -> PoemResult:
@@ -276,7 +288,7 @@ class PoemQueryEngine(UpdatablePrompts, BaseQueryEngine):
         ranked = self.rerank(query, candidates)[:k]
         t["rerank"] = time.perf_counter()
         best = ranked[0] if ranked else None
-        lines = self.best_lines(query, best) if best else []
+        lines = self.best_lines(query, best, imagery) if best else []
         t["best_lines"] = time.perf_counter()
         stages = list(t)
         timings = {b: t[b] - t[a] for a, b in zip(stages, stages[1:])}

@@ -15,19 +15,22 @@ import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from mmrag.jobs.poem_lexicon import BRIGHTNESS, COLOUR_SHARE, COLOURS, GRAYSCALE, LEXICON, STOPWORDS
+from mmrag.jobs.poem_lexicon import BRIGHTNESS, COLOUR_SHARE, COLOURS, GRAYSCALE, IMAGENET, LEXICON, STOPWORDS
 
 _WORD = re.compile(r"[a-z]+")
 _CJK = re.compile(r"[\u3400-\u9fff]")
-VOCABULARY: tuple[str, ...] = tuple(sorted({t for ts in (*LEXICON.values(), *BRIGHTNESS.values(), GRAYSCALE) for t in ts}))
+VOCABULARY: tuple[str, ...] = tuple(sorted({t for ts in (*LEXICON.values(), *IMAGENET.values(), *BRIGHTNESS.values(), GRAYSCALE)
+                                            for t in ts}))
 
 # Weights of the evidence: a confident tag and the user's words are about this photo; a neighbour's
 # caption is about a similar photo (weighted by its rank); colours are weak evidence of a thing.
 TAG_WEIGHT, WORDS_WEIGHT, CAPTION_WEIGHT, FACT_WEIGHT = 1.0, 1.5, 1.0, 0.3
+# With the tags' probabilities: a tag counts from TAG_MIN and fully from TAG_FULL (0.26 -> half a tag).
+TAG_MIN, TAG_FULL = 0.2, 0.5
 
 
 def english_terms(text: str) -> dict[str, float]:
@@ -43,6 +46,27 @@ def english_terms(text: str) -> dict[str, float]:
         share = COLOUR_SHARE if key in COLOURS else 1.0
         for t in LEXICON[key]:
             out[t] = max(out.get(t, 0.0), share)
+    return out
+
+
+def _word_terms(word: str) -> tuple[str, ...]:
+    w = word.lower()
+    if w in LEXICON:
+        return LEXICON[w]
+    return LEXICON.get(w[:-1], ()) if w.endswith("s") else ()
+
+
+def tag_terms(tag: str) -> dict[str, float]:
+    """Imagery terms of a visual tag (an ImageNet class name, maybe "name, synonym"): each name by the
+    whole-name table ``IMAGENET``, else by its head noun (the last word: "fox squirrel" -> squirrel), so a
+    "beach wagon" is a car and not a beach."""
+    out: dict[str, float] = {}
+    for name in (n.strip().lower() for n in tag.split(",")):
+        if not name:
+            continue
+        terms = IMAGENET[name] if name in IMAGENET else _word_terms(_WORD.findall(name)[-1]) if _WORD.findall(name) else ()
+        for t in terms:
+            out[t] = 1.0
     return out
 
 
@@ -72,14 +96,22 @@ class Imagery:
         return "、".join(self.top(n))
 
 
+def tag_weight(probability: float, lo: float = TAG_MIN, full: float = TAG_FULL) -> float:
+    """How much a tag counts given the classifier's probability: 0 below ``lo``, 1 from ``full``."""
+    return 0.0 if probability < lo else min(1.0, probability / full)
+
+
 def image_imagery(tags: Sequence[str] = (), captions: Sequence[Sequence[str]] = (), facts: Any = None, words: str = "",
-                  caption_decay: float = 0.5) -> Imagery:
+                  caption_decay: float = 0.5, tag_scores: Mapping[str, float] | None = None) -> Imagery:
     """Weighted imagery terms. ``captions``: one list of captions per neighbour, nearest first; the
     n-th neighbour's words count ``caption_decay**n`` and each caption of a neighbour a share of that,
-    so a word all five captions use counts as much as one confident tag."""
+    so a word all five captions use counts as much as one confident tag. ``tag_scores`` (tag ->
+    probability) weighs each of ``tags`` by ``tag_weight``; without it every tag counts ``TAG_WEIGHT``."""
     im = Imagery()
     for tag in tags:
-        im.add(english_terms(tag), TAG_WEIGHT, f"tag:{tag}")
+        w = TAG_WEIGHT * (tag_weight(tag_scores[tag]) if tag_scores and tag in tag_scores else 1.0)
+        if w > 0:
+            im.add(tag_terms(tag), w, f"tag:{tag}")
     for rank, caps in enumerate(captions):
         if not caps:
             continue
@@ -136,6 +168,12 @@ class ImageryIndex:
         s = self.scores(weights)
         top = np.argsort(-s, kind="stable")[:limit]
         return [(self.ids[i], float(s[i])) for i in top if s[i] > 0]
+
+    def coverage(self, weights: dict[str, float], lines: Sequence[str]) -> np.ndarray:
+        """Per line, the evidence-and-rarity weight of the imagery it names (sum of weight * idf over the
+        terms in the line): which couplet of a poem shows the photo."""
+        return np.array([sum(w * self.idf.get(t, 0.0) for t, w in weights.items() if w > 0 and t in line) for line in lines],
+                        np.float32)
 
     def score_text(self, weights: dict[str, float], text: str) -> float:
         """The score a new text (the generated poem) gets with the collection's statistics."""
