@@ -47,7 +47,7 @@ class MMRag:
         arguments are already-built components used instead of building them from the settings; they stay
         the caller's: ``close()`` neither closes nor drops them."""
         self.settings = settings or load_settings()  # a bad value is a ConfigError naming key, value and source
-        given = {"image_encoder": image_encoder, "text_encoder": text_encoder, "store": store, "llm": llm}
+        given = dict(zip(self.GIVEN, (image_encoder, text_encoder, store, llm)))
         self._given: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
         self._built: dict[str, Any] = {}
         self._locks: dict[str, threading.RLock] = {}
