@@ -90,7 +90,8 @@ def load_for_training(base: str, s: CaptionFinetuneSettings, qlora: bool) -> tup
     if qlora:
         from peft import prepare_model_for_kbit_training
 
-        model = prepare_model_for_kbit_training(model)
+        # non-reentrant checkpointing: torch warns that the reentrant default will become an error
+        model = prepare_model_for_kbit_training(model, gradient_checkpointing_kwargs={"use_reentrant": False})
     lora = LoraConfig(
         r=s.r, lora_alpha=s.alpha, lora_dropout=s.dropout, target_modules=target_modules(model, s.target_modules),
         layers_to_transform=last_layers(model, s.last_layers), task_type=TaskType.SEQ_2_SEQ_LM if seq2seq else TaskType.CAUSAL_LM,
