@@ -78,8 +78,10 @@ LEXICON: dict[str, tuple[str, ...]] = {
     "dress": ("衣", "裳"), "uniform": ("戎", "衣"), "military": ("戎", "兵"), "soldier": ("兵", "征"),
     # people
     "woman": ("佳人",), "girl": ("女",), "lady": ("佳人",), "child": ("儿童",), "children": ("儿童",),
-    "boy": ("童",), "old": ("老", "翁"), "fisher": ("渔",), "farmer": ("农",), "monk": ("僧",), "crowd": ("人",),
+    "boy": ("童",), "elderly": ("老", "翁"), "fisher": ("渔",), "farmer": ("农",), "monk": ("僧",), "crowd": ("人",),
     "traveler": ("客", "行人"), "friends": ("故人", "友"),
+    # not "old": captions use it for things ("old red brick buildings", "old coins"), and read as 老/翁
+    # (an old man) it made demo.jpg, a brick street, answer 肯与邻翁相对饮 (docs/poems.md)
     # colours (basic colour terms of mmrag.facts; brown and gray have no common poetic word)
     "red": ("红", "丹"), "green": ("绿", "青", "翠"), "blue": ("碧", "青"), "teal": ("碧", "翠"), "yellow": ("黄",),
     "white": ("白",), "black": ("黑",), "purple": ("紫",), "pink": ("红",), "golden": ("金", "黄"), "orange": ("丹",),
