@@ -279,12 +279,11 @@ def test_generated_poem_dropped_or_scored_by_the_routes(make_app):
     routes, qvec = engine.routes("江、月、夜、舟", imagery)
     before = {r: [h[0] for h in hits] for r, hits in routes.items()}
     engine.place_generated(routes, made, qvec, imagery)
-    # it is placed in the poem route and (it names 江, 月, 夜, 舟) in the imagery route, by score
-    for r in ("poem", IMAGERY):
-        ids = [h[0] for h in routes[r]]
-        assert GENERATED_ID in ids and [i for i in ids if i != GENERATED_ID] == before[r]
-    imagery_scores = [h[1] for h in routes[IMAGERY]]
-    assert imagery_scores == sorted(imagery_scores, reverse=True)
+    # it is placed in the poem route by score; not in the imagery route, although it names 江, 月, 夜, 舟:
+    # it was written from those terms, so that match would measure the prompt, not the photo
+    ids = [h[0] for h in routes["poem"]]
+    assert GENERATED_ID in ids and [i for i in ids if i != GENERATED_ID] == before["poem"]
+    assert [h[0] for h in routes[IMAGERY]] == before[IMAGERY]
     # update_prompts changes what the generator is sent (the LlamaIndex contract)
     from llama_index.core.prompts import PromptTemplate
 
@@ -295,7 +294,7 @@ def test_generated_poem_dropped_or_scored_by_the_routes(make_app):
         engine.update_prompts({"judge": PromptTemplate("x")})
     fused = engine.fuse(routes, limit=20)
     gen = next(c for c in fused if c.id == GENERATED_ID)
-    assert gen.generated and {"poem", IMAGERY} <= set(gen.scores)
+    assert gen.generated and "poem" in gen.scores and IMAGERY not in gen.scores
     # the couplet shown is the one that names the photo's imagery (a dog: 船中养犬长食肉), whatever the description
     old = next(c for c in fused if c.title == "野老歌")
     assert engine.best_lines("山、田", old, image_imagery(tags=["Pekinese"])) == ["西江贾客珠百斛，船中养犬长食肉。"]

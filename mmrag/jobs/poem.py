@@ -4,8 +4,8 @@ image (+ the user's words) -> similar knowledge-base images (the caption retriev
 and visual facts -> Chinese imagery terms (意象, through a hand-written lexicon; ``poem_imagery``) ->
 route A: the terms against the ``poem`` vectors, route B: against the ``translation`` vectors (both
 hubness-corrected, ``poem_hubness``), route C: the terms in the poems' lines (BM25) -> fused (RRF) ->
-a generated poem in the form of the top candidate, if it passes the form check, is scored by the same
-routes and fused with them -> an optional reranker -> the best couplet of the winner, with its title,
+a generated poem in the form of the top candidate, if it passes the form check, is scored on route A
+like the stored poems and fused with them (not on route C: it was written from those terms) -> an optional reranker -> the best couplet of the winner, with its title,
 author and the description that led there.
 """
 
@@ -184,8 +184,8 @@ class PoemQueryEngine(UpdatablePrompts, BaseQueryEngine):
 
     def place_generated(self, ranked: dict[str, list[tuple[str, float, dict]]], made: PoemCandidate, query_vec: np.ndarray,
                         imagery: Imagery | None) -> None:
-        """Score the generated poem as the stored ones are scored (route A's corrected cosine, route C's
-        BM25) and insert it into those ranked lists, so fusion decides where it lands."""
+        """Score the generated poem as the stored ones are scored on route A (corrected cosine to the
+        description) and insert it into that ranked list, so fusion decides where it lands."""
         s = self.settings
         payload = {"title": made.title, "author": made.author, "dynasty": made.dynasty, "collection": made.collection, "lines": made.lines}
         text = "\n".join(made.lines)
@@ -210,10 +210,8 @@ class PoemQueryEngine(UpdatablePrompts, BaseQueryEngine):
                 ranked[POEM] = hits[:at] + [(GENERATED_ID, cos, payload)] + hits[at:]
             else:
                 insert(POEM, cos)
-        if IMAGERY in ranked and imagery is not None:
-            sc = self.index.imagery.score_text(imagery.weights, text)
-            if sc > 0:
-                insert(IMAGERY, sc)
+        # Not route C: the poem was written from the imagery terms, so matching its lines against them
+        # measures the prompt, not the photo (it came first for 2 of 5 photos with weak verse that way).
 
     def compose(self, description: str, model: PoemCandidate) -> tuple[PoemCandidate | None, str]:
         """A new poem in the form of ``model`` (the top retrieved candidate) when that is a 绝句 or 律诗, else
