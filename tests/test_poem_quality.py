@@ -278,7 +278,7 @@ def test_generated_poem_dropped_or_scored_by_the_routes(make_app):
     imagery = image_imagery(words="江月夜舟")
     routes, qvec = engine.routes("江、月、夜、舟", imagery)
     before = {r: [h[0] for h in hits] for r, hits in routes.items()}
-    engine.place_generated(routes, made, qvec, imagery)
+    engine.place_generated(routes, made, qvec)
     # it is placed in the poem route by score; not in the imagery route, although it names 江, 月, 夜, 舟:
     # it was written from those terms, so that match would measure the prompt, not the photo
     ids = [h[0] for h in routes["poem"]]

@@ -5,8 +5,9 @@ and visual facts -> Chinese imagery terms (意象, through a hand-written lexico
 route A: the terms against the ``poem`` vectors, route B: against the ``translation`` vectors (both
 hubness-corrected, ``poem_hubness``), route C: the terms in the poems' lines (BM25) -> fused (RRF) ->
 a generated poem in the form of the top candidate, if it passes the form check, is scored on route A
-like the stored poems and fused with them (not on route C: it was written from those terms) -> an optional reranker -> the best couplet of the winner, with its title,
-author and the description that led there.
+like the stored poems and fused with them (not on route C: it was written from those terms) -> an
+optional reranker -> the best couplet of the winner, with its title, author and the description that
+led there.
 """
 
 from __future__ import annotations
@@ -182,8 +183,7 @@ class PoemQueryEngine(UpdatablePrompts, BaseQueryEngine):
         """Routes A, B (and C when ``imagery`` is given), fused."""
         return self.fuse(self.routes(query, imagery)[0], limit)
 
-    def place_generated(self, ranked: dict[str, list[tuple[str, float, dict]]], made: PoemCandidate, query_vec: np.ndarray,
-                        imagery: Imagery | None) -> None:
+    def place_generated(self, ranked: dict[str, list[tuple[str, float, dict]]], made: PoemCandidate, query_vec: np.ndarray) -> None:
         """Score the generated poem as the stored ones are scored on route A (corrected cosine to the
         description) and insert it into that ranked list, so fusion decides where it lands."""
         s = self.settings
@@ -280,7 +280,7 @@ class PoemQueryEngine(UpdatablePrompts, BaseQueryEngine):
         if self.settings.generate_candidate and candidates:
             made, prompts["poem"] = self.compose(query, candidates[0])
             if made is not None:  # it competes on the routes' own scores
-                self.place_generated(routes, made, qvec, imagery)
+                self.place_generated(routes, made, qvec)
                 candidates = self.fuse(routes, limit)
         t["compose"] = time.perf_counter()
         ranked = self.rerank(query, candidates)[:k]
