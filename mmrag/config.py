@@ -54,6 +54,13 @@ class QdrantSettings(BaseModel):
     edge_flush_every: int = Field(default=16_384, ge=1)
     edge_hnsw_m: int = Field(default=16, ge=4)
     edge_hnsw_ef_construct: int = Field(default=100, ge=4)
+    # A filtered search whose filter keeps fewer points than this many KB of vectors scans them exactly.
+    edge_full_scan_threshold_kb: int = Field(default=10_000, ge=1)
+    # Qdrant Edge 0.9 loses most of a filtered search's recall when the filter keeps exactly as many
+    # points as the full-scan threshold (20k images, a source of exactly 2,000: recall@10 0.26-0.37;
+    # 1,950 or 2,100: 1.00; tests/test_store.py). ACORN (2-hop graph search for selective filters) fixes
+    # that case but adds ~6 ms to every filtered query at 118k (9.9 vs 3.7 ms p50), so it is opt-in.
+    edge_acorn: bool = False
 
     @property
     def resolved_engine(self) -> str:

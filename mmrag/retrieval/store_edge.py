@@ -94,7 +94,7 @@ class EdgeBackend:
         qe, s = _edge(), self.settings
         return qe.EdgeConfig(
             vectors={k: qe.EdgeVectorParams(size=int(d), distance=qe.Distance.Cosine) for k, d in vectors.items()} if vectors else None,
-            hnsw_config=qe.HnswIndexConfig(m=s.edge_hnsw_m, ef_construct=s.edge_hnsw_ef_construct, full_scan_threshold=10_000),
+            hnsw_config=qe.HnswIndexConfig(m=s.edge_hnsw_m, ef_construct=s.edge_hnsw_ef_construct, full_scan_threshold=s.edge_full_scan_threshold_kb),
             optimizers=qe.EdgeOptimizersConfig(indexing_threshold=s.edge_indexing_threshold_kb),
         )
 
@@ -204,11 +204,21 @@ class EdgeBackend:
         records, nxt = self.shard(name).scroll(req)
         return [StoredPoint(str(r.id), r.payload or {}, r.vector if with_vectors else None) for r in records], nxt
 
+    def _params(self, where):
+        """ACORN for payload filters (see QdrantSettings.edge_acorn); the engine applies it only to a
+        selective filter, so an id exclusion (the leave-one-out evaluations) searches as before."""
+        if not (where and self.settings.edge_acorn):
+            return None
+        qe = _edge()
+        return qe.SearchParams(acorn=qe.AcornSearchParams(enable=True))
+
     def ranked(self, name, queries, limit, where, exclude) -> dict[str, Ranked]:
         qe = _edge()
         flt = edge_filter(where, exclude)
         names = list(queries)
-        reqs = [qe.QueryRequest(limit=limit, query=qe.Query.Nearest(queries[k], using=k), filter=flt, with_payload=True) for k in names]
+        params = self._params(where)
+        reqs = [qe.QueryRequest(limit=limit, query=qe.Query.Nearest(queries[k], using=k), filter=flt, params=params, with_payload=True)
+                for k in names]
         results = self.shard(name).query_batch(qe.QueryBatchRequest(reqs))
         return {k: [(str(p.id), float(p.score), p.payload or {}) for p in res] for k, res in zip(names, results)}
 
@@ -221,7 +231,8 @@ class EdgeBackend:
         qe = _edge()
         flt = edge_filter(where, exclude)
         shard = self.shard(name)
-        prefetches = [qe.Prefetch(limit=candidates, query=qe.Query.Nearest(v, using=k), filter=flt) for k, v in queries.items()]
+        params = self._params(where)
+        prefetches = [qe.Prefetch(limit=candidates, query=qe.Query.Nearest(v, using=k), filter=flt, params=params) for k, v in queries.items()]
         req = qe.QueryRequest(limit=candidates * len(queries), query=qe.Fusion.Rrf(k=rrf_k + 1), prefetches=prefetches, filter=flt,
                               with_payload=False, with_vector=False)
         ranked = sorted(((float(p.score), str(p.id)) for p in shard.query(req)), key=lambda t: (-round(t[0], 9), t[1]))[:limit]
