@@ -147,6 +147,33 @@ def test_imagery_route_bm25_by_hand():
     assert cov == pytest.approx([idf(1) + 0.5 * idf(2), 0.0, 0.5 * idf(2)])
 
 
+def test_imagery_route_returns_complete_poems_not_fragments():
+    """A 句 (lines of a lost poem) and a complete poem naming the same imagery: BM25 alone ranks the
+    short fragment first; the route returns the complete poem and never the fragment."""
+    from mmrag.jobs.poem_imagery import MIN_POEM_CHARS, ImageryIndex, is_fragment, poem_chars
+
+    fragment = ("句  其三", ["青草湖平两岸水，岳阳楼对三吴州。"])  # 14 characters
+    short = ("湖上", ["湖水青。"])  # not titled 句, but shorter than any regular poem
+    poem = ("望洞庭", ["湖光秋月两相和，潭面无风镜未磨。", "遥望洞庭山水翠，白银盘里一青螺。"])
+    other = ("静夜思", ["床前明月光，疑是地上霜。", "举头望明月，低头思故乡。"])
+    docs = [fragment, short, poem, other]
+    assert [is_fragment(t, ls) for t, ls in docs] == [True, True, False, False]
+    assert is_fragment("句", ["二十个字的诗也只是一首诗残存的句子而已啊"])  # the title alone marks it
+    assert not is_fragment("绝句", other[1]) and not is_fragment("句溪", other[1])  # a form, a place name
+    # editors' notes are not the poem: 10 characters of verse and a note are still a fragment
+    assert poem_chars(["群乌幸胙余。（见宋陆游《入蜀记》卷六）"]) == 5 and is_fragment("无题", ["群乌幸胙余。（见宋陆游《入蜀记》卷六）"])
+    assert poem_chars(poem[1]) == 28 >= MIN_POEM_CHARS
+    ids, texts = ["frag", "short", "poem", "other"], ["".join(ls) for _, ls in docs]
+    weights = {"湖": 1.0, "水": 1.0, "青": 0.5}
+    plain = ImageryIndex(ids, texts, vocabulary=["湖", "水", "青", "月"])
+    assert [pid for pid, _ in plain.search(weights, 4)][:2] == ["short", "frag"]  # length normalisation: the scraps win
+    idx = ImageryIndex(ids, texts, vocabulary=["湖", "水", "青", "月"], complete=[not is_fragment(t, ls) for t, ls in docs])
+    assert [pid for pid, _ in idx.search(weights, 4)] == ["poem"]
+    # the fragments still count in the collection's statistics: same idf and mean length as without the filter
+    assert idx.idf == plain.idf and idx.mean_len == plain.mean_len
+    assert idx.scores(weights)[2] == pytest.approx(plain.scores(weights)[2])
+
+
 # -- the generated poem's form check --------------------------------------------------------------
 @pytest.mark.parametrize(
     "lines, ok",

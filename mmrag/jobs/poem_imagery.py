@@ -7,6 +7,10 @@ invented (the old generated description wrote about "the new photo" and a night 
 
 ``ImageryIndex`` is the third route: BM25 over which imagery terms each poem's lines contain
 (binary term frequency: a poem names the moon once or five times, it is a moon poem either way).
+Fragments (``is_fragment``: lines titled 句, or fewer characters than the shortest regular poem)
+are counted in the collection's statistics but never returned: on the whole corpus a 10-character
+句 naming one imagery term outscored complete poems naming it (BM25's length normalisation favours
+short texts, and binary tf gives a long poem nothing back for it).
 """
 
 from __future__ import annotations
@@ -23,6 +27,13 @@ from mmrag.jobs.poem_lexicon import BRIGHTNESS, COLOUR_SHARE, COLOURS, GRAYSCALE
 
 _WORD = re.compile(r"[a-z]+")
 _CJK = re.compile(r"[\u3400-\u9fff]")
+_NOTE = re.compile(r"（[^（）]*）|\([^()]*\)|〖[^〖〗]*〗")  # editors' notes and variant readings, not the poem
+_NUMBERING = re.compile(r"\s+(其[\u3400-\u9fff〇○零一二三四五六七八九十百\d]+|[一二三四五六七八九十]+)$")
+# The shortest regular poem is a 五言绝句 (4 clauses of 5); shorter texts in chinese-poetry are lines
+# kept from lost poems, single 曲 phrases or scraps of ci whose tune is lost.
+MIN_POEM_CHARS = 20
+# Titles the collections give to lines surviving from lost poems ("句  其三" too).
+FRAGMENT_TITLES = frozenset({"句", "逸句", "断句", "残句", "佚句"})
 VOCABULARY: tuple[str, ...] = tuple(sorted({t for ts in (*LEXICON.values(), *IMAGENET.values(), *BRIGHTNESS.values(), GRAYSCALE)
                                             for t in ts}))
 
@@ -31,6 +42,17 @@ VOCABULARY: tuple[str, ...] = tuple(sorted({t for ts in (*LEXICON.values(), *IMA
 TAG_WEIGHT, WORDS_WEIGHT, CAPTION_WEIGHT, FACT_WEIGHT = 1.0, 1.5, 1.0, 0.3
 # With the tags' probabilities: a tag counts from TAG_MIN and fully from TAG_FULL (0.26 -> half a tag).
 TAG_MIN, TAG_FULL = 0.2, 0.5
+
+
+def poem_chars(lines: Sequence[str]) -> int:
+    """Chinese characters of a poem, editors' notes in brackets left out."""
+    return len(_CJK.findall(_NOTE.sub("", "".join(lines or []))))
+
+
+def is_fragment(title: str, lines: Sequence[str]) -> bool:
+    """Lines surviving from a lost poem, not a complete poem: titled 句 (逸句, 断句, 残句; numbered or
+    not), or fewer than ``MIN_POEM_CHARS`` characters."""
+    return _NUMBERING.sub("", (title or "").strip()).strip() in FRAGMENT_TITLES or poem_chars(lines) < MIN_POEM_CHARS
 
 
 def english_terms(text: str) -> dict[str, float]:
@@ -132,10 +154,12 @@ def image_imagery(tags: Sequence[str] = (), captions: Sequence[Sequence[str]] = 
 
 
 class ImageryIndex:
-    """BM25 (binary tf, length-normalised by the poem's character count) over imagery terms in poem text."""
+    """BM25 (binary tf, length-normalised by the poem's character count) over imagery terms in poem text.
+    ``complete``: per text, whether it may be returned (``is_fragment`` is false); the others count in
+    the document frequencies and mean length (they are part of the collection) but score 0."""
 
     def __init__(self, ids: Sequence[str], texts: Sequence[str], vocabulary: Sequence[str] = VOCABULARY,
-                 k1: float = 1.2, b: float = 0.5) -> None:
+                 k1: float = 1.2, b: float = 0.5, complete: Sequence[bool] | None = None) -> None:
         self.ids = list(ids)
         self.postings: dict[str, np.ndarray] = {}
         lengths = np.array([max(1, len(_CJK.findall(t))) for t in texts], np.float32)
@@ -151,6 +175,8 @@ class ImageryIndex:
         self.k1, self.b, self.mean_len = k1, b, max(1.0, float(lengths.mean())) if n else 1.0
         norm = k1 * (1 - b + b * lengths / self.mean_len)
         self.tf_part = (k1 + 1) / (1 + norm)
+        if complete is not None:
+            self.tf_part = np.where(np.asarray(complete, bool), self.tf_part, 0.0).astype(np.float32)
         self.n = n
 
     def __len__(self) -> int:

@@ -22,14 +22,14 @@ import numpy as np
 
 from mmrag.embedding.protocols import TextEncoder
 from mmrag.jobs.poem_hubness import penalties
-from mmrag.jobs.poem_imagery import VOCABULARY, ImageryIndex, image_imagery
+from mmrag.jobs.poem_imagery import VOCABULARY, ImageryIndex, image_imagery, is_fragment
 from mmrag.retrieval.store import QdrantStore
 
 log = logging.getLogger(__name__)
 
 ROUTES = ("poem", "translation")
 _LIGHT = ("title", "author", "dynasty", "collection", "lines", "translation", "rhythmic")
-VERSION = 1
+VERSION = 2  # 2: fragments are not returned by route C
 
 
 def query_bank_texts() -> list[str]:
@@ -89,7 +89,9 @@ def build_index(store: QdrantStore, collection: str, encoder: TextEncoder, cache
             continue
         pens = penalties(np.stack(vecs[r]), bank_vecs)
         penalty[r] = {m: {ids[i]: float(v) for i, v in zip(has[r], vals)} for m, vals in pens.items()}
-    index = PoemIndex(ids, payloads, ImageryIndex(ids, ["".join(pl.get("lines") or []) for pl in payloads]), bank_vecs, penalty)
+    texts = ["".join(pl.get("lines") or []) for pl in payloads]
+    complete = [not is_fragment(pl.get("title") or "", pl.get("lines") or []) for pl in payloads]
+    index = PoemIndex(ids, payloads, ImageryIndex(ids, texts, complete=complete), bank_vecs, penalty)
     log.info("poem index of %s: %d poems in %.1fs", collection, len(ids), time.perf_counter() - t0)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
