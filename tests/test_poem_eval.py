@@ -62,9 +62,48 @@ def test_judgements_ids_exist_in_the_full_default_set():
         pytest.skip(f"no chinese-poetry data at {root} (set MMRAG_POETRY_DIR)")
     from mmrag.evaluation.poem_eval import load_judgements
 
+    from mmrag.evaluation.poem_eval import JUDGEMENTS
+
     ids = {p.id for p in iter_poems(root, "default")}
-    missing = {(j.image, pid) for j in load_judgements() for pid in j.poems if pid not in ids}
+    raw = json.loads(JUDGEMENTS.read_text(encoding="utf-8"))
+    whole = {p["id"] for i in raw["images"] for p in i["poems"] if p.get("pool") == "all"}  # pooled from the whole corpus
+    missing = {(j.image, pid) for j in load_judgements() for pid in j.poems if pid not in ids and pid not in whole}
     assert not missing
+    assert whole and not whole & ids  # the whole-corpus pool added poems the default set lacks
+
+
+def test_whole_corpus_judgements_exist_in_the_whole_corpus():
+    import os
+
+    root = Path(os.environ.get("MMRAG_POETRY_DIR", Path.home() / ".mmrag" / "data" / "chinese-poetry"))
+    if not (root / "quantangshi").is_dir():
+        pytest.skip(f"no chinese-poetry data at {root} (set MMRAG_POETRY_DIR)")
+    from mmrag.evaluation.poem_eval import JUDGEMENTS
+
+    raw = json.loads(JUDGEMENTS.read_text(encoding="utf-8"))
+    whole = {p["id"]: (i["image"], p["title"]) for i in raw["images"] for p in i["poems"] if p.get("pool") == "all"}
+    ids = {p.id for p in iter_poems(root, "all")}
+    assert not {v for k, v in whole.items() if k not in ids}
+
+
+def test_whole_corpus_pool_is_graded_with_reasons():
+    from mmrag.evaluation.poem_eval import JUDGEMENTS
+
+    raw = json.loads(JUDGEMENTS.read_text(encoding="utf-8"))
+    pooled = [p for i in raw["images"] for p in i["poems"] if p.get("pool") == "all"]
+    assert len(pooled) >= 30
+    assert all(p["found_by"] == "pool" and p["grade"] in (1, 2) and p.get("note") for p in pooled)
+
+
+def test_judgements_are_scored_on_the_poems_a_collection_holds():
+    from mmrag.evaluation.poem_eval import ImageJudgement, held_judgements
+
+    js = [ImageJudgement("a.jpg", {"p1": 2, "w1": 2}), ImageJudgement("b.jpg", {"w2": 1}), ImageJudgement("c.jpg", {"p2": 1})]
+    held, dropped = held_judgements(js, {"p1", "p2", "other"})
+    assert [(j.image, j.poems) for j in held] == [("a.jpg", {"p1": 2}), ("c.jpg", {"p2": 1})]
+    assert dropped == 2  # w1 and w2; b.jpg has no held poem and is left out
+    held, dropped = held_judgements(js, {"p1", "p2", "w1", "w2"})
+    assert [j.poems for j in held] == [j.poems for j in js] and dropped == 0
 
 
 def test_bad_judgements_file_is_a_clear_error(tmp_path):

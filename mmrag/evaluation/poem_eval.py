@@ -112,6 +112,20 @@ def load_judgements(path: str | Path = JUDGEMENTS) -> list[ImageJudgement]:
     return out
 
 
+def held_judgements(judgements: Sequence[ImageJudgement], ids: set[str] | frozenset[str]) -> tuple[list[ImageJudgement], int]:
+    """The judgements restricted to the poems a collection holds (``ids``), and how many judged poems
+    were left out. Judgements pooled from the whole corpus name poems the default set lacks; a poem the
+    collection cannot return must not count in the ideal ranking either (it would lower NDCG for a
+    ranking that could not have been better). A photo none of whose poems is held is left out."""
+    out, dropped = [], 0
+    for j in judgements:
+        held = {pid: g for pid, g in j.poems.items() if pid in ids}
+        dropped += len(j.poems) - len(held)
+        if held:
+            out.append(ImageJudgement(j.image, held, j.why, {pid: t for pid, t in j.titles.items() if pid in held}))
+    return out, dropped
+
+
 def resolve_image(name: str) -> Path:
     """A path as given, else a file name among the bundled KB photos (the ones the judgements were written for)."""
     from importlib import resources

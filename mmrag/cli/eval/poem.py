@@ -144,14 +144,20 @@ def _route_eval(mm, judgements_path: Path, top_k: int) -> dict:
     from mmrag.evaluation import poem_eval as pe
     from mmrag.metrics.ir import ir_scores
 
-    js = pe.load_judgements(judgements_path)
+    all_js = pe.load_judgements(judgements_path)
+    # score this collection on the judged poems it holds (pooled whole-corpus poems are not in the default set)
+    js, left_out = pe.held_judgements(all_js, frozenset(mm.poem_engine.index.ids))
+    if not js:
+        raise MMRagError(f"none of the judged poems in {judgements_path} is in the poem collection {mm.settings.poem.collection!r}")
     res = pe.image_route_run(mm, js, top_k=top_k)  # the poem job (MMRag.poem), as `mmrag poem` runs it
     qrels = {j.image: j.poems for j in js}
     s = mm.settings
     name = (f"image -> poem ({mm.poem_text_encoder.name} on {s.poem.collection!r} [{mm.store.count(s.poem.collection)} poems], "
             f"hubness {s.poem.hubness}, rerank {s.rerank.kind})")
     rows = {name: ir_scores(qrels, res.run)}
-    _table(f"image -> poem route, {len(js)} judged bundled photos ({res.seconds_per_image:.1f} s/image)", rows)
+    held = sum(len(j.poems) for j in js)
+    _table(f"image -> poem route, {len(js)} judged bundled photos, {held} judged poems in this collection"
+           f"{f' ({left_out} judged poems it lacks not counted)' if left_out else ''} ({res.seconds_per_image:.1f} s/image)", rows)
     for j in js:
         console.print(f"[dim]{escape(j.image)}:[/] {escape(res.descriptions[j.image])} -> {escape(', '.join(res.top[j.image]))}")
     top1 = [max(r, key=r.get) if r else "" for r in (res.run.get(j.image, {}) for j in js)]
@@ -159,6 +165,6 @@ def _route_eval(mm, judgements_path: Path, top_k: int) -> dict:
 
     console.print(f"first poems: {len(set(top1))} distinct over {len(top1)} photos; "
                   f"{distinct_top1(top1):.0%} of the photos have a first poem no other photo has")
-    return {"row": name, "scores": rows[name], "descriptions": res.descriptions, "top": res.top, "run": res.run,
+    return {"row": name, "scores": rows[name], "photos": len(js), "judged_poems_held": held, "judged_poems_left_out": left_out, "descriptions": res.descriptions, "top": res.top, "run": res.run,
             "seconds_per_image": res.seconds_per_image, "distinct_top1": len(set(top1)) / max(1, len(top1)),
             "unshared_top1": distinct_top1(top1)}
