@@ -436,3 +436,25 @@ def test_the_whole_job_result_with_a_scripted_generator(make_app):
     assert "clauses" in r.dropped and not any(c.generated for c in r.candidates)  # 2 clauses: dropped
     assert "poem" in r.prompts and "describe" not in r.prompts  # no generated description
     assert r.to_dict()["timings"] == r.timings
+
+
+def test_leave_one_out_drops_the_photo_from_its_own_neighbours():
+    """`eval poem --leave-one-out`: a judged photo in the caption KB is not its own neighbour."""
+    from types import SimpleNamespace
+
+    from mmrag.config import PoemSettings
+    from mmrag.jobs.poem import PoemQueryEngine
+    from mmrag.retrieval.image_retriever import ImageSearch
+
+    class Retriever:
+        def search_image(self, img, top_k=None, exclude_ids=()):
+            self.asked = top_k
+            names = ["lake.jpg", "pond.jpg", "river.jpg", "sea.jpg"][:top_k]
+            return ImageSearch([SimpleNamespace(image_path=f"/kb/images/{n}", captions=[]) for n in names], [])
+
+    r = Retriever()
+    engine = PoemQueryEngine(r, None, None, None, PoemSettings(caption_neighbours=3), index_cache_dir=None)
+    got = engine._search_image(None)
+    assert r.asked == 3 and [h.image_path.rsplit("/", 1)[1] for h in got.hits] == ["lake.jpg", "pond.jpg", "river.jpg"]
+    got = engine._search_image(None, exclude_neighbours={"lake.jpg"})
+    assert r.asked == 4 and [h.image_path.rsplit("/", 1)[1] for h in got.hits] == ["pond.jpg", "river.jpg", "sea.jpg"]

@@ -142,9 +142,12 @@ class ImageRouteResult:
     top: dict[str, list[str]] = field(default_factory=dict)  # image -> top titles
 
 
-def image_route_run(engine, judgements: Sequence[ImageJudgement], top_k: int = 10, progress: bool = True) -> ImageRouteResult:
+def image_route_run(engine, judgements: Sequence[ImageJudgement], top_k: int = 10, progress: bool = True,
+                    leave_one_out: bool = False) -> ImageRouteResult:
     """Run the poem engine on each judged image; the run ranks retrieved poems (the generated one is
-    not a stored poem and cannot be judged, so it is left out of the ranking)."""
+    not a stored poem and cannot be judged, so it is left out of the ranking). ``leave_one_out``: the
+    judged photo is not used as its own caption-KB neighbour (the judged photos are in the bundled KB;
+    a new photo is not), which needs the ``PoemQueryEngine`` itself (``engine.poem_engine`` of an app)."""
     from tqdm.auto import tqdm
 
     from mmrag.jobs.poem import GENERATED_ID
@@ -154,7 +157,10 @@ def image_route_run(engine, judgements: Sequence[ImageJudgement], top_k: int = 1
     top: dict[str, list[str]] = {}
     t0 = time.perf_counter()
     for j in tqdm(judgements, desc="image -> poem", unit="image", disable=not progress):
-        res = engine.poem(resolve_image(j.image), top_k=top_k)
+        if leave_one_out:
+            res = getattr(engine, "poem_engine", engine).poem(resolve_image(j.image), top_k=top_k, exclude_neighbours={Path(j.image).name})
+        else:
+            res = engine.poem(resolve_image(j.image), top_k=top_k)
         kept = [c for c in res.candidates if c.id != GENERATED_ID]
         run[j.image] = rank_scores([c.id for c in kept])
         desc[j.image] = res.description

@@ -17,7 +17,7 @@ import logging
 import time
 from pathlib import Path
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Collection
 
 import numpy as np
 from llama_index.core.base.base_query_engine import BaseQueryEngine
@@ -122,9 +122,15 @@ class PoemQueryEngine(UpdatablePrompts, BaseQueryEngine):
         return self.llm.chat(msgs, **pp.token_budget(self.llm, max_new_tokens)).message.content or ""
 
     # -- stages ----------------------------------------------------------------------------
-    def _search_image(self, img) -> ImageSearch:
+    def _search_image(self, img, exclude_neighbours: Collection[str] = ()) -> ImageSearch:
+        """Caption-KB neighbours, tags and facts; ``exclude_neighbours``: KB file names never used as
+        neighbours (leave-one-out evaluation: a judged photo that is in the KB is otherwise its own neighbour)."""
+        k = self.settings.caption_neighbours
         try:
-            return self.image_retriever.search_image(img, top_k=self.settings.caption_neighbours)
+            search = self.image_retriever.search_image(img, top_k=k + len(exclude_neighbours))
+            if exclude_neighbours:
+                search.hits = [h for h in search.hits if Path(h.image_path).name not in exclude_neighbours][:k]
+            return search
         except EmptyCollectionError as e:
             # No caption knowledge base: describe from the visual tags alone rather than fail.
             log.warning("%s; describing from visual tags only", e)
@@ -264,12 +270,12 @@ class PoemQueryEngine(UpdatablePrompts, BaseQueryEngine):
         return [c.lines[max(range(len(c.lines)), key=lambda i: (float(cover[i]), float(sims[i])))]]
 
     # -- the job ---------------------------------------------------------------------------
-    def poem(self, image: ImageInput, words: str = "", top_k: int | None = None) -> PoemResult:
+    def poem(self, image: ImageInput, words: str = "", top_k: int | None = None, exclude_neighbours: Collection[str] = ()) -> PoemResult:
         k = top_k or self.settings.top_k
         if k < 1:
             raise MMRagError(f"top_k must be >= 1, got {k}")
         t = {"start": time.perf_counter()}
-        search = self._search_image(as_image(image))
+        search = self._search_image(as_image(image), exclude_neighbours)
         t["image_search"] = time.perf_counter()
         description, describe_prompt = self.describe(search, words)
         imagery = self.imagery(search, words)

@@ -42,6 +42,7 @@ def eval_poem(
     route_top_k: int = typer.Option(10, "--route-top-k", min=5, help="Poems the route returns per image."),
     generate: bool = typer.Option(False, help="Let the route add its generated poem (it is never judged relevant; off saves generator time)."),
     skip_split: bool = typer.Option(False, "--skip-split", help="Only the image route (no test-split data needed)."),
+    leave_one_out: bool = typer.Option(False, "--leave-one-out", help="Image route: a judged photo is not its own caption-KB neighbour (as a new photo)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads."),
     json_out: Optional[Path] = typer.Option(None, "--json-out", help="Write every score (and the route's descriptions) here."),
 ) -> None:
@@ -65,7 +66,7 @@ def eval_poem(
             if not skip_split:
                 results["split"] = _split_eval(mm, home, data_dir, base, tuned, reference, cross_encoder, llm_judge, judge_queries, depth)
             if image_route:
-                results["image_route"] = _route_eval(mm, judgements or pe.JUDGEMENTS, route_top_k)
+                results["image_route"] = _route_eval(mm, judgements or pe.JUDGEMENTS, route_top_k, leave_one_out)
     except MMRagError as e:
         raise fail(e)
     if json_out:
@@ -140,7 +141,7 @@ def _split_eval(mm, home: Path, data_dir, base, tuned, reference: bool, cross_en
     return out
 
 
-def _route_eval(mm, judgements_path: Path, top_k: int) -> dict:
+def _route_eval(mm, judgements_path: Path, top_k: int, leave_one_out: bool = False) -> dict:
     from mmrag.evaluation import poem_eval as pe
     from mmrag.metrics.ir import ir_scores
 
@@ -149,11 +150,11 @@ def _route_eval(mm, judgements_path: Path, top_k: int) -> dict:
     js, left_out = pe.held_judgements(all_js, frozenset(mm.poem_engine.index.ids))
     if not js:
         raise MMRagError(f"none of the judged poems in {judgements_path} is in the poem collection {mm.settings.poem.collection!r}")
-    res = pe.image_route_run(mm, js, top_k=top_k)  # the poem job (MMRag.poem), as `mmrag poem` runs it
+    res = pe.image_route_run(mm, js, top_k=top_k, leave_one_out=leave_one_out)  # the poem job, as `mmrag poem` runs it
     qrels = {j.image: j.poems for j in js}
     s = mm.settings
     name = (f"image -> poem ({mm.poem_text_encoder.name} on {s.poem.collection!r} [{mm.store.count(s.poem.collection)} poems], "
-            f"hubness {s.poem.hubness}, rerank {s.rerank.kind})")
+            f"hubness {s.poem.hubness}, rerank {s.rerank.kind}{', leave-one-out' if leave_one_out else ''})")
     rows = {name: ir_scores(qrels, res.run)}
     held = sum(len(j.poems) for j in js)
     _table(f"image -> poem route, {len(js)} judged bundled photos, {held} judged poems in this collection"
@@ -165,6 +166,6 @@ def _route_eval(mm, judgements_path: Path, top_k: int) -> dict:
 
     console.print(f"first poems: {len(set(top1))} distinct over {len(top1)} photos; "
                   f"{distinct_top1(top1):.0%} of the photos have a first poem no other photo has")
-    return {"row": name, "scores": rows[name], "photos": len(js), "judged_poems_held": held, "judged_poems_left_out": left_out, "descriptions": res.descriptions, "top": res.top, "run": res.run,
+    return {"row": name, "leave_one_out": leave_one_out, "scores": rows[name], "photos": len(js), "judged_poems_held": held, "judged_poems_left_out": left_out, "descriptions": res.descriptions, "top": res.top, "run": res.run,
             "seconds_per_image": res.seconds_per_image, "distinct_top1": len(set(top1)) / max(1, len(top1)),
             "unshared_top1": distinct_top1(top1)}
