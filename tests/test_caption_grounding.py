@@ -210,3 +210,13 @@ def test_kb_loo_images_and_the_consensus_caption():
         Hit(id="c", score=1, image_path="", captions=["A cat asleep on the sofa."]),
     ]
     assert consensus_caption(hits, Words()) in {"A cat on a sofa.", "A cat asleep on the sofa."}
+
+
+def test_foliage_is_green_unless_the_pixels_say_autumn():
+    from mmrag.generation.grounded_answers import colour_of
+
+    hazy = visual_facts(Image.new("RGB", (64, 64), (150, 140, 128)))  # faintly tinted gray, no green: a hazy aerial photo
+    assert not hazy.grayscale and "green" not in hazy.shares
+    assert colour_of("What color are the trees?", hazy) == "green"
+    autumn = visual_facts(Image.new("RGB", (64, 64), (230, 120, 30)))
+    assert colour_of("What color are the leaves?", autumn) == "orange"

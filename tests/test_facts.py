@@ -126,3 +126,38 @@ def test_degenerate_patterns_are_rejected(text, reason):
 )
 def test_ordinary_captions_pass(text):
     assert degenerate_reason(text) is None
+
+
+def _texture(seed: int = 0, size: int = 256) -> Image.Image:
+    """Random blocks of gray: sharp edges everywhere."""
+    rng = np.random.default_rng(seed)
+    blocks = rng.integers(0, 256, (size // 8, size // 8), dtype=np.uint8)
+    return Image.fromarray(np.kron(blocks, np.ones((8, 8), np.uint8))).convert("RGB")
+
+
+def test_sharpness_tells_a_blurred_photo_from_a_sharp_one():
+    from PIL import ImageFilter
+
+    from mmrag.facts import BLURRY_SHARPNESS, sharpness
+
+    sharp = _texture()
+    assert sharpness(sharp) > 4 * BLURRY_SHARPNESS and not visual_facts(sharp).blurry
+    for radius in (4, 8):
+        blurred = sharp.filter(ImageFilter.GaussianBlur(radius))
+        assert sharpness(blurred) < BLURRY_SHARPNESS and visual_facts(blurred).blurry
+    # contrast does not change the verdict: the same edges at a quarter of the contrast are as sharp
+    faint = Image.fromarray((np.asarray(sharp).astype(np.float64) * 0.25 + 96).astype(np.uint8))
+    assert sharpness(faint) == pytest.approx(sharpness(sharp), rel=0.1)
+    assert sharpness(Image.new("RGB", (64, 64), (120, 120, 120))) == 1.0  # flat: nothing to call blurry
+
+
+def test_blur_questions_are_answered_from_the_sharpness():
+    from PIL import ImageFilter
+
+    from mmrag.generation.grounded_answers import answer_from_facts
+
+    sharp, blurred = visual_facts(_texture()), visual_facts(_texture().filter(ImageFilter.GaussianBlur(6)))
+    assert answer_from_facts("Is the photo blurry?", blurred, True) == "yes"
+    assert answer_from_facts("Is the photo blurry?", sharp, True) == "no"
+    assert answer_from_facts("Is this photo in focus?", sharp, True) == "yes"
+    assert answer_from_facts("Is the image not blurry?", blurred, True) == "no"

@@ -157,3 +157,17 @@ def test_cli_rejects_an_unknown_corpus_by_name(tmp_path, monkeypatch):
     monkeypatch.setenv("MMRAG_HOME", str(tmp_path))
     r = CliRunner().invoke(cli, ["eval", "vqa", "--corpus", "cocoa"])
     assert r.exit_code == 1 and "unknown --corpus 'cocoa'; use easy-vqa or photos" in r.output
+
+
+def test_dev_and_heldout_splits_partition_the_set_by_id_parity(questions):
+    from mmrag.evaluation.photo_vqa import split_examples
+
+    dev, held = split_examples(questions, "dev"), split_examples(questions, "heldout")
+    assert all(q.question_id % 2 == 1 for q in dev) and all(q.question_id % 2 == 0 for q in held)
+    assert len(dev) + len(held) == len(questions) and split_examples(questions, "all") == questions
+    assert {q.question_type for q in held} == set(QUESTION_TYPES)  # every type is scored on the held-out half too
+    with pytest.raises(SourceFormatError, match="unknown photo VQA split 'test'"):
+        split_examples(questions, "test")
+    # one blind prior for every split: fitted on the whole file, scored on the split
+    blind = prior_answers(questions)
+    assert prior_scores(held, blind).n == len(held)

@@ -19,6 +19,7 @@ from mmrag.ingestion.vqa import VQAExample
 from mmrag.metrics.vqa import N_ANNOTATORS, VQAScores, normalize_answer, score_answers
 
 QUESTION_TYPES = ("color", "count", "yes/no", "what", "where")
+SPLITS = ("dev", "heldout", "all")  # dev = odd question ids (looked at while developing), heldout = even ids (only scored)
 MAX_ANSWER_WORDS = 3
 
 
@@ -90,6 +91,16 @@ def load_photo_vqa(path: str | Path | None = None, root: str | Path | None = Non
     return out
 
 
+def split_examples(examples: list[VQAExample], split: str) -> list[VQAExample]:
+    """The dev split (odd question ids: failures may be read while developing), the held-out split (even
+    ids: only scored), or all questions."""
+    if split not in SPLITS:
+        raise SourceFormatError(f"unknown photo VQA split {split!r}; use one of {list(SPLITS)}")
+    if split == "all":
+        return list(examples)
+    return [ex for ex in examples if (int(ex.question_id) % 2 == 1) == (split == "dev")]
+
+
 def acceptable(ex: VQAExample) -> list[str]:
     """The distinct acceptable answers of an example, preferred first."""
     return list(dict.fromkeys(ex.answers))
@@ -104,8 +115,9 @@ def prior_answers(examples: list[VQAExample]) -> dict[str, str]:
     return {t: c.most_common(1)[0][0] for t, c in by_type.items()}
 
 
-def prior_scores(examples: list[VQAExample]) -> VQAScores:
-    prior = prior_answers(examples)
+def prior_scores(examples: list[VQAExample], prior: dict[str, str] | None = None) -> VQAScores:
+    """The prior baseline's scores on ``examples``; ``prior`` (type -> answer) defaults to theirs."""
+    prior = prior if prior is not None else prior_answers(examples)
     return score_answers([prior[ex.question_type] for ex in examples], [ex.answers for ex in examples], [ex.question_type for ex in examples])
 
 

@@ -89,7 +89,7 @@ def _ask_all(app: Any, examples: list[VQAExample], top_k: int | None, exclude: C
         r = app.ask_engine.ask(ex.image_path, ex.question, top_k=top_k, exclude_ids=exclude(ex))
         rec = {"question_id": ex.question_id, "image_path": ex.image_path, "question": ex.question, "question_type": ex.question_type,
                "answer": ex.answers[0] if ex.answers else "", "prediction": r.answer, "raw_output": r.raw_output,
-               "answered_by": getattr(r, "answered_by", "")}
+               "answered_by": getattr(r, "answered_by", ""), "tags": list(getattr(r, "tags", []) or [])}
         preds.append(rec)
         if on_answer:
             on_answer(i, rec)

@@ -16,7 +16,7 @@ from llama_index.core.schema import QueryBundle
 from mmrag.config import GroundingSettings
 from mmrag.errors import MMRagError
 from mmrag.generation.ask_prompts import ASK_PROMPT, ASK_SYSTEM, MAX_QUESTION_CHARS, build_ask_prompt, clean_answer, is_yes_no_question
-from mmrag.generation.grounded_answers import answer_from_facts, supported_by
+from mmrag.generation.grounded_answers import answer_from_facts, answer_from_tags
 from mmrag.generation.prompt_store import UpdatablePrompts
 from mmrag.images import ImageInput, as_image
 from mmrag.retrieval.image_retriever import ImageRetriever, hit_to_node
@@ -54,7 +54,7 @@ class AskResult:
     timings: dict[str, float]  # seconds: encode, retrieve, facts, prompt, generate, total
     raw_output: str = ""
     facts: dict[str, Any] = field(default_factory=dict)  # VisualFacts.to_dict(): what the pixels show
-    answered_by: str = "generator"  # "facts" (read from the pixels), "generator", or "generator+evidence"
+    answered_by: str = "generator"  # "facts" (pixels), "tags" / "tags+captions" / "captions" (grounded_answers.answer_from_tags), "generator"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -107,21 +107,24 @@ class AskQueryEngine(UpdatablePrompts, BaseQueryEngine):
         prompt = build_ask_prompt(question, close, search.tags, self.per_image_captions, search.facts, self.prompts["ask"])
         t2 = time.perf_counter()
         direct = answer_from_facts(question, search.facts, yes_no) if g.answer_from_facts else None
+        by = "facts"
+        if direct is None and g.answer_from_facts:
+            # what the encoder's tags say through the ImageNet lexicon, and presence checked against close captions
+            from_tags = answer_from_tags(question, search.tag_scores, search.tags, close, g.tag_min_confidence, search.hits)
+            if from_tags is not None:
+                direct, by = from_tags
         if direct is not None:
             timings = {**search.timings, "prompt": t2 - t1, "generate": 0.0, "total": time.perf_counter() - t0}
-            return AskResult(question, direct, search.hits, search.tags, prompt, timings, "", facts, "facts")
+            return AskResult(question, direct, search.hits, search.tags, prompt, timings, "", facts, by)
         messages = [ChatMessage(role=MessageRole.SYSTEM, content=self.system_prompt), ChatMessage(role=MessageRole.USER, content=prompt)]
         # Our llama.cpp / transformers backends take a per-call budget; OpenAI-compatible clients would send an
         # unknown "max_new_tokens" field to the server, so they keep their configured max_tokens.
         budget = {"max_new_tokens": self.max_tokens} if hasattr(self.llm, "max_new_tokens") else {}
         raw = self.llm.chat(messages, **budget).message.content or ""
         t3 = time.perf_counter()
+        # Presence questions ("is there a cat?") were answered above from tags and close captions; for other
+        # yes/no questions ("is the squirrel on the ground?") the named thing being there says nothing.
         answer, by = clean_answer(raw, question), "generator"
-        if yes_no and answer in ("yes", "no") and g.answer_from_facts:
-            # the small generator says "yes" to what it cannot know: yes needs a tag or a close caption naming it
-            evidence = supported_by(question, search.tags, close)
-            if evidence != (answer == "yes"):
-                answer, by = ("yes" if evidence else "no"), "generator+evidence"
         timings = {**search.timings, "prompt": t2 - t1, "generate": t3 - t2, "total": t3 - t0}
         return AskResult(question, answer, search.hits, search.tags, prompt, timings, raw, facts, by)
 

@@ -23,11 +23,12 @@ def eval_vqa(
     ingest_limit: int = typer.Option(1000, "--ingest-limit", min=1, help="easy-vqa: easy-VQA train images in the knowledge base (ingested if missing)."),
     top_k: Optional[int] = typer.Option(None, "--top-k", "-k", min=1, help="Neighbours per question (default: retrieval.top_k)."),
     json_out: Optional[Path] = typer.Option(None, "--json-out", help="Write scores and every prediction here."),
+    split: str = typer.Option("all", "--split", help="photos: dev (odd question ids, the ones looked at while developing), heldout (even ids, only scored) or all."),
 ) -> None:
     """VQA accuracy (official VQAv2 metric) and exact match of the ask job: on synthetic easy-VQA test
     questions, or (--corpus photos) on hand-written questions about real photos beside a blind prior baseline."""
     if corpus == "photos":
-        return _eval_vqa_photos(limit, top_k, json_out)
+        return _eval_vqa_photos(limit, top_k, json_out, split)
     if corpus != "easy-vqa":
         raise fail(f"unknown --corpus {corpus!r}; use easy-vqa or photos")
     from mmrag.evaluation.vqa_eval import run_vqa_eval
@@ -48,12 +49,13 @@ def eval_vqa(
         console.print(f"scores and predictions: {json_out}")
 
 
-def _eval_vqa_photos(limit: Optional[int], top_k: Optional[int], json_out: Optional[Path]) -> None:
-    from mmrag.evaluation.photo_vqa import load_photo_vqa, photo_vqa_markdown, prior_answers, prior_scores
+def _eval_vqa_photos(limit: Optional[int], top_k: Optional[int], json_out: Optional[Path], split: str = "all") -> None:
+    from mmrag.evaluation.photo_vqa import load_photo_vqa, photo_vqa_markdown, prior_answers, prior_scores, split_examples
     from mmrag.evaluation.vqa_eval import run_photo_vqa_eval
 
     try:
-        examples = load_photo_vqa(limit=limit)
+        every = load_photo_vqa()
+        examples = split_examples(every, split)[:limit]
         with build_app() as mm:
             console.print(f"knowledge base: collection [bold]{mm.settings.qdrant.collection}[/] at {mm.settings.qdrant_location}")
             res = run_photo_vqa_eval(mm, top_k=top_k, examples=examples)
@@ -61,8 +63,9 @@ def _eval_vqa_photos(limit: Optional[int], top_k: Optional[int], json_out: Optio
         raise fail(e)
     if res.ingested:
         console.print(res.ingested)
-    prior = prior_scores(examples)
-    table = Table(title=f"VQA on {res.scores.n} hand-written questions about real photos (KB photos left out of their own retrieval; {res.seconds_per_question:.2f} s/question)")
+    blind = prior_answers(every)  # one blind prior (the whole file's most common answer per type) for every split
+    prior = prior_scores(examples, blind)
+    table = Table(title=f"VQA on {res.scores.n} hand-written questions about real photos (split {split}; KB photos left out of their own retrieval; {res.seconds_per_question:.2f} s/question)")
     for col in ("question type", "n", "prior baseline", "ask job", "ask job exact match"):
         table.add_column(col)
     table.add_row("overall", str(res.scores.n), f"{prior.accuracy:.2f}", f"{res.scores.accuracy:.2f}", f"{res.scores.exact_match:.2f}")
@@ -70,13 +73,13 @@ def _eval_vqa_photos(limit: Optional[int], top_k: Optional[int], json_out: Optio
         table.add_row(t, str(d["n"]), f"{prior.by_type[t]['accuracy']:.2f}", f"{d['accuracy']:.2f}", f"{d['exact_match']:.2f}")
     console.print(table)
     console.print("prior baseline = the most common answer of each question type, never looking at the image: "
-                  + ", ".join(f"{t} -> {a!r}" for t, a in prior_answers(examples).items()), markup=False, soft_wrap=True)
+                  + ", ".join(f"{t} -> {a!r}" for t, a in blind.items()), markup=False, soft_wrap=True)
     by = Counter(p["answered_by"] or "?" for p in res.predictions)
     console.print("answered by: " + ", ".join(f"{k} {v}" for k, v in by.most_common()), markup=False)
     console.print(photo_vqa_markdown(res.scores, prior), markup=False, soft_wrap=True)  # unwrapped, to paste as markdown
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps({"corpus": "photos", "scores": vars(res.scores), "prior_scores": vars(prior), "predictions": res.predictions},
+        json_out.write_text(json.dumps({"corpus": "photos", "split": split, "scores": vars(res.scores), "prior_scores": vars(prior), "predictions": res.predictions},
                                        ensure_ascii=False, indent=1))
         console.print(f"scores and predictions: {json_out}")
 
