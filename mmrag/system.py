@@ -264,6 +264,11 @@ class MMRag:
         that cannot be done, one error names the commands. Returns the ingestion report, or None."""
         s, spec = self.settings, self.poems_spec()
         if self.store.exists(spec.name) and self.store.count(spec.name) > 0:
+            # poems ingested by `mmrag ingest poems` alone: the description still needs the photos' captions
+            # (without them every photo is described from its tags only)
+            if s.poem.prepare and not self._has_images():
+                with self._lock("prepare_poems"):
+                    return self.ensure_knowledge_base(progress=progress)
             return None
         if not s.poem.prepare:
             raise EmptyCollectionError(f"poem collection {spec.name!r} does not exist at {self.store.location}; "
@@ -276,6 +281,10 @@ class MMRag:
             report = prepare_poems(self.poem_text_encoder, self.store, spec, s.home, s.poem.data_dir, s.poem.ingest_batch, progress=progress)
             self.ensure_knowledge_base(progress=progress)
             return report
+
+    def _has_images(self) -> bool:
+        name = self.settings.qdrant.collection
+        return self.store.exists(name) and self.store.count(name) > 0
 
     # -- jobs ------------------------------------------------------------------------------------------
     def ingest(self, items: Sequence[SourceItem], batch_size: int | None = None, progress: bool = True):

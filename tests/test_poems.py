@@ -340,3 +340,19 @@ def test_poem_form_and_generated_poem_cleanup():
     assert clean_text("描述：一座古城。一座古城。街道很美。远处有塔。还有云。", max_sentences=3) == "一座古城。街道很美。远处有塔。"
     assert clean_text("黄昏的古城，古城的屋顶，古城的屋顶，白色的trim，清冷的天空", max_sentences=2) == "黄昏的古城，古城的屋顶，清冷的天空"
     assert clean_text("A red  house.", max_sentences=2) == "A red house."
+
+
+def test_poems_ingested_alone_get_the_photos_captions_on_first_use(make_app):
+    """`mmrag ingest poems` fills only the poem collection; the poem job's first use adds the bundled photos
+    (their captions feed the description) instead of describing every photo from its tags alone."""
+    from mmrag.ingestion.poem_pipeline import PoemIngestion, poem_spec
+
+    app = make_app()
+    spec = poem_spec(app.text_encoder, app.settings.poem.collection)
+    PoemIngestion(app.text_encoder, app.store, spec, batch_size=8).run(iter_poems(DATA, "default"), progress=False)
+    assert not app.store.exists(app.settings.qdrant.collection)
+    report = app.ensure_poems(progress=False)
+    assert report is not None and app.store.count(app.settings.qdrant.collection) >= 40
+    assert app.ensure_poems(progress=False) is None  # prepared: nothing more to do
+    off = make_app(poem={"prepare": False}, store=app.store, collection="other")
+    assert off.ensure_poems(progress=False) is None and not off.store.exists("other")  # prepare off: left alone
