@@ -59,6 +59,10 @@ def main() -> None:
     with MMRag.from_config(rerank={"kind": "none"}) as mm:
         engine = mm.poem_engine
         s = engine.settings
+        # pooled judgements name whole-corpus poems: score only what this collection holds (as eval poem does)
+        held = mm.store.existing_ids(s.collection, sorted({pid for v in qrels.values() for pid in v}))
+        qrels = {k: {pid: g for pid, g in v.items() if pid in held} for k, v in qrels.items()}
+        qrels = {k: v for k, v in qrels.items() if v}
         searches = {}
         for name in qrels:
             img = as_image(resolve_image(name))
