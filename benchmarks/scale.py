@@ -156,7 +156,9 @@ def settings_for(engine: str, folder: Path, url: str | None):
 
     if engine == "server":
         return QdrantSettings(url=url, api_key=os.environ.get("QDRANT_API_KEY"), collection=COLLECTION)
-    return QdrantSettings(engine=engine, url=None, api_key=None, path=str(folder), collection=COLLECTION)
+    # no HNSW build inside the upload loop (qdrant.edge_optimize_every would start one at 200k points):
+    # the row builds it once after the upload and times it in its own column
+    return QdrantSettings(engine=engine, url=None, api_key=None, path=str(folder), collection=COLLECTION, edge_optimize_every=10**12)
 
 
 def spec(dims: dict[str, int]):
