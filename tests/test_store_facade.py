@@ -23,6 +23,8 @@ ALLOWED: dict[str, tuple[tuple[str, ...], bool]] = {
     "tests/test_store*.py": (ENGINE_MODULES, True),  # the store's own tests (raw collections, index state)
     # LlamaIndex's QdrantVectorStore is the baseline being measured, and it takes a qdrant-client of its own
     "benchmarks/vs_llamaindex.py": (("qdrant_client",), False),
+    # times the Edge bindings' own steps under QdrantStore.upsert (Point building, payload conversion, update)
+    "benchmarks/edge_points.py": (("qdrant_edge",), False),
 }
 STORE_INTERNALS = ("client", "backend", "_backend")
 

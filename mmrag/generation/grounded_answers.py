@@ -143,6 +143,21 @@ def supported_by(question: str, tags: Sequence[str], close: Sequence[Hit], word:
     return any(pat.search(t) for t in tags) or any(pat.search(c) for h in close for c in h.captions)
 
 
+def _caption_vote(hits: Sequence[Hit], words: Sequence[str], suffix: str) -> str | None:
+    """The word of ``words`` the hits' captions name most, each caption's vote weighted by its hit's visual
+    similarity; None when none is named."""
+    votes: dict[str, float] = {}
+    for h in hits:
+        w = max(float(h.scores.get("visual", h.score)), 0.0)
+        for c in h.captions:
+            for word in words:
+                if re.search(rf"\b{word}{suffix}\b", c, re.I):
+                    votes[word] = votes.get(word, 0.0) + w
+    if not votes or max(votes.values()) <= 0:
+        return None
+    return max(votes, key=lambda word: votes[word])
+
+
 MATERIALS = ("brick", "stone", "wood", "glass", "metal", "steel", "concrete", "marble", "plastic", "paper",
              "cardboard", "clay", "straw", "bamboo", "iron", "gold", "silver", "leather", "fabric", "wool")
 _MADE_OF_Q = re.compile(r"^what\s+(?:is|are)\s+.+\s+made\s+(?:of|from|out\s+of)\s*\??$", re.I)
@@ -154,16 +169,7 @@ def material_from_captions(question: str, hits: Sequence[Hit]) -> str | None:
     when the scene differs), or None when no caption names one."""
     if not _MADE_OF_Q.match(question.strip()):
         return None
-    votes: dict[str, float] = {}
-    for h in hits:
-        w = max(float(h.scores.get("visual", h.score)), 0.0)
-        for c in h.captions:
-            for m in MATERIALS:
-                if re.search(rf"\b{m}(s|es|en)?\b", c, re.I):
-                    votes[m] = votes.get(m, 0.0) + w
-    if not votes or max(votes.values()) <= 0:
-        return None
-    return max(votes, key=lambda m: votes[m])
+    return _caption_vote(hits, MATERIALS, "(s|es|en)?")
 
 
 PLACES = ("street", "road", "city", "town", "village", "garage", "workshop", "kitchen", "office", "room", "park",
@@ -177,16 +183,7 @@ def place_from_captions(question: str, close: Sequence[Hit]) -> str | None:
     (votes weighted by visual similarity), or None. Only close neighbours: a far one shows another scene."""
     if not _WHERE_Q.match(question.strip()):
         return None
-    votes: dict[str, float] = {}
-    for h in close:
-        w = max(float(h.scores.get("visual", h.score)), 0.0)
-        for c in h.captions:
-            for place in PLACES:
-                if re.search(rf"\b{place}s?\b", c, re.I):
-                    votes[place] = votes.get(place, 0.0) + w
-    if not votes or max(votes.values()) <= 0:
-        return None
-    return max(votes, key=lambda p: votes[p])
+    return _caption_vote(close, PLACES, "s?")
 
 
 def answer_from_tags(question: str, tag_scores: dict[str, float], tags: Sequence[str], close: Sequence[Hit],
