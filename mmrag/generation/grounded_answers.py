@@ -11,6 +11,7 @@ import re
 from typing import Sequence
 
 from mmrag.facts import COLOUR_TERMS, VisualFacts
+from mmrag.generation import tag_answers as ta
 from mmrag.schema import Hit
 
 _COLOUR_Q = re.compile(r"\b(what|which)\s+colou?rs?\b|\bcolou?r\s+(is|are|of)\b|\bwhat\s+is\s+the\s+colou?r\b", re.I)
@@ -197,8 +198,6 @@ def answer_from_tags(question: str, tag_scores: dict[str, float], tags: Sequence
     - "What is X made of?": the material the neighbours' captions name (``hits``: all retrieved, by similarity);
     - "Where is this?" without a confident landscape tag: the place the close neighbours' captions name.
     """
-    from mmrag.generation import tag_answers as ta
-
     scores = dict(tag_scores or {})
     what = ta.what_answer(question, scores, min_mass)
     if what is not None:
@@ -207,8 +206,8 @@ def answer_from_tags(question: str, tag_scores: dict[str, float], tags: Sequence
     if found is not None:
         thing, mass = found
         if mass >= min_mass:
-            return _yes(True, False), "tags"
-        return _yes(supported_by(question, tags, close, word=thing), False), "tags+captions"
+            return "yes", "tags"
+        return ("yes" if supported_by(question, tags, close, word=thing) else "no"), "tags+captions"
     for fn in (ta.indoors, ta.where_answer):
         a = fn(question, scores, min_mass)
         if a is not None:
