@@ -169,3 +169,47 @@ def test_place_from_close_captions_only():
     assert place_from_captions("What is this?", close) is None
     assert answer_from_tags("Where is this?", {"alp": 0.7}, ["alp"], close, 0.2) == ("mountains", "tags")  # a confident landscape tag first
     assert answer_from_tags("Where is this?", {"castle": 0.4}, ["castle"], close, 0.2) == ("street", "captions")
+
+
+def test_presence_of_a_thing_no_class_shows_is_left_to_captions_or_the_generator():
+    assert ta.showable("dog") and ta.showable("person") and not ta.showable("kiwi")
+    # no ImageNet class is a kiwi: silent tags must not answer "no"
+    assert answer_from_tags("Is there a kiwi in this photo?", {"lemon": 0.7}, ["lemon"], [], 0.2) is None
+    close = [Hit(id="1", score=0.9, image_path="", captions=["Halved kiwis and lemons on a plate."])]
+    assert answer_from_tags("Is there a kiwi in this photo?", {"lemon": 0.7}, ["lemon"], close, 0.2) == ("yes", "tags+captions")
+    # a thing a class could show, not shown: still "no"
+    assert answer_from_tags("Is there a dog?", {"lemon": 0.7}, ["lemon"], [], 0.2) == ("no", "tags+captions")
+
+
+def test_an_answer_that_echoes_the_question_is_asked_again():
+    from PIL import Image
+
+    from mmrag.jobs.ask import AskQueryEngine
+    from tests.test_caption_grounding import Fixed
+
+    class Sequence(Fixed):
+        """Says each of ``answers`` in turn (the last one from then on)."""
+
+        answers: list = []
+
+        def complete(self, prompt, formatted=False, **kw):
+            self.answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+            return super().complete(prompt, formatted, **kw)
+
+    image = Image.new("RGB", (64, 64), (120, 90, 60))
+    llm = Sequence(answers=["Squirrel.", "Branch."], prompts=[])
+    r = AskQueryEngine(_Retriever({}), llm).ask(image, "What is the squirrel sitting on?")
+    assert (r.answer, r.answered_by) == ("branch", "generator (second try)")
+    assert len(llm.prompts) == 2 and "Not 'squirrel'" in llm.prompts[1]
+    # both tries echo: the encoder's best guess, however unsure, answers instead
+    llm = Sequence(answers=["Black-and-white photo."], prompts=[])
+    r = AskQueryEngine(_Retriever({"golf ball": 0.14, "bubble": 0.08}), llm).ask(image, "What is this?")
+    assert (r.answer, r.answered_by, len(llm.prompts)) == ("ball", "tags (low confidence)", 2)
+    # ... and without tags the first answer stays, with why it is doubtful
+    llm = Sequence(answers=["Black-and-white photo."], prompts=[])
+    r = AskQueryEngine(_Retriever({}), llm).ask(image, "What is this?")
+    assert r.answered_by.startswith("generator (talks about the photo") and len(llm.prompts) == 2
+    # a good first answer is not asked again
+    llm = Sequence(answers=["Fig."], prompts=[])
+    r = AskQueryEngine(_Retriever({}), llm).ask(image, "What fruit is in the bowl?")
+    assert (r.answer, r.answered_by, len(llm.prompts)) == ("fig", "generator", 1)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mmrag.errors import ImageLoadError, SourceFormatError
-from mmrag.generation.ask_prompts import clean_answer, is_yes_no_question
+from mmrag.generation.ask_prompts import answer_problem, clean_answer, is_yes_no_question
 from mmrag.metrics.vqa import (
     VQAMetricError, exact_match, normalize_answer, process_punctuation, score_answers, vqa_accuracy,
 )
@@ -97,10 +97,32 @@ def test_metric_errors_name_the_problem():
         ("Blue.", "what color is the shape?", "blue"),
         ("The answer is: a Red Triangle, probably", "what is the shape?", "a red triangle"),
         ("", "what color?", ""),
+        ("The photo is in the palace.", "Where is this?", "palace"),
+        ("This is a fig.", "What fruit is in the bowl?", "fig"),
+        ("There are two dogs.", "How many dogs are there?", "two"),
     ],
 )
 def test_clean_answer(raw, question, want):
     assert clean_answer(raw, question) == want
+
+
+@pytest.mark.parametrize(
+    "answer, question, problem",
+    [
+        ("squirrel", "What is the squirrel sitting on?", "repeats the question"),
+        ("floor", "What objects are standing on the floor?", "repeats the question"),
+        ("black-and-white photo", "What is this?", "talks about the photo"),
+        ("color", "What is this?", "a colour for a question that asks no colour"),
+        ("", "What is this?", "empty"),
+        ("branch", "What is the squirrel sitting on?", None),
+        ("white", "Is the cat black or white?", None),  # a choice question's answer is one of its words
+        ("red", "What color is the car?", None),
+        ("no", "Is there a photo of a cat?", None),  # yes/no answers are not judged here
+    ],
+)
+def test_answer_problem(answer, question, problem):
+    got = answer_problem(answer, question)
+    assert (got is None) if problem is None else (got is not None and got.startswith(problem))
 
 
 def test_yes_no_questions():

@@ -207,7 +207,12 @@ def answer_from_tags(question: str, tag_scores: dict[str, float], tags: Sequence
         thing, mass = found
         if mass >= min_mass:
             return "yes", "tags"
-        return ("yes" if supported_by(question, tags, close, word=thing) else "no"), "tags+captions"
+        if supported_by(question, tags, close, word=thing):
+            return "yes", "tags+captions"
+        if ta.showable(thing):
+            return "no", "tags+captions"
+        # no ImageNet class is a kiwi: the tags' silence says nothing, so the generator answers
+        return None
     for fn in (ta.indoors, ta.where_answer):
         a = fn(question, scores, min_mass)
         if a is not None:

@@ -185,6 +185,16 @@ def what_answer(question: str, tag_scores: Mapping[str, float], min_mass: float 
     return word if m >= min_mass else None
 
 
+def low_confidence_guess(question: str, tag_scores: Mapping[str, float], lexicon: Lexicon | None = None) -> str | None:
+    """The tags' best word however unsure: within the question's category when it names one ("What animal
+    ...?" is never answered "pick"), else the basic-level word with the most pooled mass; None without one."""
+    lex = lexicon or default_lexicon()
+    if question_focus(question, lex) is not None:
+        return what_answer(question, tag_scores, 0.0, lex)
+    mass = pooled(tag_scores or {}, lex.basic)
+    return max(mass, key=lambda w: mass[w]) if mass else None
+
+
 _PRESENCE_Q = re.compile(
     rf"^(?:is|are)\s+there\s+(?:(?:an?|any|some|the|one|two|several|many)\s+)?({_WORD})"
     rf"|^(?:does|do)\s+(?:the|this)\s+(?:photo|picture|image)\s+(?:show|contain|have|include)\s+(?:(?:an?|any|some|the)\s+)?({_WORD})"
@@ -225,6 +235,23 @@ def presence(question: str, tag_scores: Mapping[str, float], min_mass: float = D
         return thing in lex.words_for(tag) or thing in re.findall(r"[a-z]+", tag.lower()) or tag in evidence
 
     return thing, sum(float(p) for t, p in tag_scores.items() if shows(t))
+
+
+def showable(thing: str, lexicon: Lexicon | None = None) -> bool:
+    """Whether any ImageNet class could show ``thing`` (a class name word, a lexicon word, or evidence).
+    Tags that do not show a kiwi say nothing when no class is a kiwi."""
+    lex = lexicon or default_lexicon()
+    words = _SHOWABLE.get(id(lex))
+    if words is None:
+        found: set[str] = set(lex.evidence) | {"person"}
+        for name in _class_names():
+            found.update(lex.words_for(name))
+            found.update(re.findall(r"[a-z]+", name.lower()))
+        words = _SHOWABLE[id(lex)] = frozenset(found)
+    return thing in words
+
+
+_SHOWABLE: dict[int, frozenset[str]] = {}  # per lexicon object: the default one lives for the process
 
 
 _WHERE_Q = re.compile(r"^where\s+(?:is|was|are|were)\s+(?:this|these|it|that|the\s+(?:photo|picture|image))(?:\s+taken)?\s*\??$", re.I)

@@ -4,6 +4,7 @@ image -> similar knowledge-base images -> their captions + visual tags + the que
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -15,12 +16,15 @@ from llama_index.core.schema import QueryBundle
 
 from mmrag.config import GroundingSettings
 from mmrag.errors import MMRagError
-from mmrag.generation.ask_prompts import ASK_PROMPT, ASK_SYSTEM, MAX_QUESTION_CHARS, build_ask_prompt, clean_answer, is_yes_no_question
+from mmrag.generation.ask_prompts import ASK_PROMPT, ASK_SYSTEM, MAX_QUESTION_CHARS, answer_problem, build_ask_prompt, clean_answer, is_yes_no_question
 from mmrag.generation.grounded_answers import answer_from_facts, answer_from_tags
+from mmrag.generation.tag_answers import low_confidence_guess
 from mmrag.generation.prompt_store import UpdatablePrompts
 from mmrag.images import ImageInput, as_image
 from mmrag.retrieval.image_retriever import ImageRetriever, hit_to_node
 from mmrag.schema import Hit
+
+log = logging.getLogger(__name__)
 
 ANSWER_MAX_TOKENS = 12  # a short answer; a longer budget only lets the model ramble
 
@@ -116,17 +120,35 @@ class AskQueryEngine(UpdatablePrompts, BaseQueryEngine):
         if direct is not None:
             timings = {**search.timings, "prompt": t2 - t1, "generate": 0.0, "total": time.perf_counter() - t0}
             return AskResult(question, direct, search.hits, search.tags, prompt, timings, "", facts, by)
+        raw = self._generate(prompt)
+        # Presence questions ("is there a cat?") were answered above from tags and close captions; for other
+        # yes/no questions ("is the squirrel on the ground?") the named thing being there says nothing.
+        answer, by = clean_answer(raw, question), "generator"
+        problem = answer_problem(answer, question)
+        if problem is not None:
+            # one more try, told what was wrong; an answer that echoes the question is never right
+            log.info("ask: generated answer rejected (%s); asking again", problem)
+            raw2 = self._generate(f"{prompt}\nNot {answer!r}: name what the photo shows.")
+            answer2 = clean_answer(raw2, question)
+            if answer_problem(answer2, question) is None:
+                raw, answer, by = raw2, answer2, "generator (second try)"
+            else:
+                # the encoder's best guess, however unsure, is a guess about the photo; an echo is not
+                guess = low_confidence_guess(question, search.tag_scores)
+                if guess and answer_problem(guess, question) is None:
+                    answer, by = guess, "tags (low confidence)"
+                else:
+                    by = f"generator ({problem})"
+        t3 = time.perf_counter()
+        timings = {**search.timings, "prompt": t2 - t1, "generate": t3 - t2, "total": t3 - t0}
+        return AskResult(question, answer, search.hits, search.tags, prompt, timings, raw, facts, by)
+
+    def _generate(self, prompt: str) -> str:
         messages = [ChatMessage(role=MessageRole.SYSTEM, content=self.system_prompt), ChatMessage(role=MessageRole.USER, content=prompt)]
         # Our llama.cpp / transformers backends take a per-call budget; OpenAI-compatible clients would send an
         # unknown "max_new_tokens" field to the server, so they keep their configured max_tokens.
         budget = {"max_new_tokens": self.max_tokens} if hasattr(self.llm, "max_new_tokens") else {}
-        raw = self.llm.chat(messages, **budget).message.content or ""
-        t3 = time.perf_counter()
-        # Presence questions ("is there a cat?") were answered above from tags and close captions; for other
-        # yes/no questions ("is the squirrel on the ground?") the named thing being there says nothing.
-        answer, by = clean_answer(raw, question), "generator"
-        timings = {**search.timings, "prompt": t2 - t1, "generate": t3 - t2, "total": t3 - t0}
-        return AskResult(question, answer, search.hits, search.tags, prompt, timings, raw, facts, by)
+        return self.llm.chat(messages, **budget).message.content or ""
 
     def _query(self, query_bundle: QueryBundle) -> Response:
         if not query_bundle.image_path:
