@@ -116,3 +116,49 @@ def test_bad_judgements_file_is_a_clear_error(tmp_path):
     bad.write_text('{"images": [{"image": "lake.jpg"}]}')
     with pytest.raises(MMRagError, match="bad.json"):
         load_judgements(bad)
+
+
+def test_read_not_relevant_lists_load_and_are_not_scored(tmp_path):
+    from mmrag.evaluation.poem_eval import held_judgements, load_judgements
+
+    f = tmp_path / "j.json"
+    f.write_text(json.dumps({"images": [
+        {"image": "lake.jpg", "poems": [{"id": "p1", "grade": 2}], "read_not_relevant": [{"id": "n1", "title": "t", "pool": "x"}, "n2"]},
+        {"image": "robin.jpg", "poems": [{"id": "p2"}]},
+    ]}))
+    a, b = load_judgements(f)
+    assert a.poems == {"p1": 2} and a.read_not_relevant == {"n1", "n2"}  # read, not relevant: no grade, not in the qrels
+    assert b.poems == {"p2": 1} and b.read_not_relevant == frozenset()
+    held, _ = held_judgements([a], {"p1", "n1"})
+    assert held[0].poems == {"p1": 2} and held[0].read_not_relevant == {"n1"}
+
+
+@pytest.mark.parametrize("entries, message", [
+    ({"id": "n1"}, "must be a list"),
+    ([{"title": "no id"}], "has no poem id"),
+    ([""], "has no poem id"),
+    ([{"id": "p1"}], "both as relevant and as read and not relevant"),
+])
+def test_malformed_read_not_relevant_is_a_clear_error(tmp_path, entries, message):
+    from mmrag.errors import MMRagError
+    from mmrag.evaluation.poem_eval import load_judgements
+
+    f = tmp_path / "j.json"
+    f.write_text(json.dumps({"images": [{"image": "lake.jpg", "poems": [{"id": "p1"}], "read_not_relevant": entries}]}))
+    with pytest.raises(MMRagError, match=message) as e:
+        load_judgements(f)
+    assert "j.json" in str(e.value) and "lake.jpg" in str(e.value)
+
+
+def test_default_set_pool_is_recorded_both_ways():
+    """Issue 17 item 6 ("every poem read"): the shipped route's top 5 on the default set was read with each
+    photo (2026-12-04); fitting poems are graded with a note, the others listed as read and not relevant."""
+    from mmrag.evaluation.poem_eval import JUDGEMENTS, load_judgements
+
+    raw = json.loads(JUDGEMENTS.read_text(encoding="utf-8"))
+    js = load_judgements()
+    pooled = [p for i in raw["images"] for p in i["poems"] if p.get("pool") in ("default-top5", "tried-top5")]
+    assert pooled and all(p["found_by"] == "pool" and p["grade"] in (1, 2) and p.get("note") for p in pooled)
+    read = [e for i in raw["images"] for e in i.get("read_not_relevant", [])]
+    assert len(read) >= 80 and all(e["pool"] in ("default-top5", "tried-top5") and e.get("title") for e in read)
+    assert all(j.read_not_relevant for j in js if j.image != "hubble_deep_field.jpg")  # every other photo's top 5 held an unfitting poem

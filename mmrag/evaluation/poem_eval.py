@@ -93,6 +93,27 @@ class ImageJudgement:
     poems: dict[str, int]  # point id -> grade (2 fits well, 1 acceptable)
     why: str = ""
     titles: dict[str, str] = field(default_factory=dict)
+    # poems read with the photo and found not to fit (pooling records): not scored, kept so that "every
+    # poem of a route's top 5 was read" can be checked; an unjudged poem is one in neither list
+    read_not_relevant: frozenset[str] = frozenset()
+
+
+def read_not_relevant(item: Mapping[str, Any], poems: Mapping[str, int]) -> frozenset[str]:
+    """The ids of an image's ``read_not_relevant`` list: entries ``{"id": ..., ...}`` (or bare id strings);
+    an id there may not also be listed as relevant."""
+    entries = item.get("read_not_relevant", [])
+    if not isinstance(entries, list):
+        raise MMRagError(f"image {item['image']!r}: read_not_relevant must be a list, got {type(entries).__name__}")
+    ids = []
+    for e in entries:
+        pid = e.get("id") if isinstance(e, dict) else e
+        if not isinstance(pid, str) or not pid:
+            raise MMRagError(f"image {item['image']!r}: a read_not_relevant entry has no poem id: {e!r}")
+        ids.append(pid)
+    both = sorted(set(ids) & set(poems))
+    if both:
+        raise MMRagError(f"image {item['image']!r}: poems listed both as relevant and as read and not relevant: {both}")
+    return frozenset(ids)
 
 
 def load_judgements(path: str | Path = JUDGEMENTS) -> list[ImageJudgement]:
@@ -106,8 +127,13 @@ def load_judgements(path: str | Path = JUDGEMENTS) -> list[ImageJudgement]:
             poems = {p["id"]: int(p.get("grade", 1)) for p in item["poems"]}
             if not poems:
                 raise MMRagError(f"{path}: image {item['image']!r} lists no poems")
-            out.append(ImageJudgement(item["image"], poems, item.get("why", ""), {p["id"]: p.get("title", "") for p in item["poems"]}))
-    except (ValueError, KeyError, TypeError) as e:
+            try:
+                not_relevant = read_not_relevant(item, poems)
+            except MMRagError as e:
+                raise MMRagError(f"{path}: {e}") from None
+            out.append(ImageJudgement(item["image"], poems, item.get("why", ""), {p["id"]: p.get("title", "") for p in item["poems"]},
+                                      not_relevant))
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise MMRagError(f"{path}: not a judgements file ({type(e).__name__}: {e})") from e
     return out
 
@@ -122,7 +148,8 @@ def held_judgements(judgements: Sequence[ImageJudgement], ids: set[str] | frozen
         held = {pid: g for pid, g in j.poems.items() if pid in ids}
         dropped += len(j.poems) - len(held)
         if held:
-            out.append(ImageJudgement(j.image, held, j.why, {pid: t for pid, t in j.titles.items() if pid in held}))
+            out.append(ImageJudgement(j.image, held, j.why, {pid: t for pid, t in j.titles.items() if pid in held},
+                                      frozenset(pid for pid in j.read_not_relevant if pid in ids)))
     return out, dropped
 
 
