@@ -177,6 +177,9 @@ def test_presence_of_a_thing_no_class_shows_is_left_to_captions_or_the_generator
     assert answer_from_tags("Is there a kiwi in this photo?", {"lemon": 0.7}, ["lemon"], [], 0.2) is None
     close = [Hit(id="1", score=0.9, image_path="", captions=["Halved kiwis and lemons on a plate."])]
     assert answer_from_tags("Is there a kiwi in this photo?", {"lemon": 0.7}, ["lemon"], close, 0.2) == ("yes", "tags+captions")
+    # close neighbours whose captions never name it do say "no" (easy-vqa: "is there a circle?")
+    other = [Hit(id="2", score=0.9, image_path="", captions=["A red square on a white background."])]
+    assert answer_from_tags("Is there a circle?", {}, [], other, 0.2) == ("no", "tags+captions")
     # a thing a class could show, not shown: still "no"
     assert answer_from_tags("Is there a dog?", {"lemon": 0.7}, ["lemon"], [], 0.2) == ("no", "tags+captions")
 

@@ -209,9 +209,10 @@ def answer_from_tags(question: str, tag_scores: dict[str, float], tags: Sequence
             return "yes", "tags"
         if supported_by(question, tags, close, word=thing):
             return "yes", "tags+captions"
-        if ta.showable(thing):
+        if ta.showable(thing) or close:
             return "no", "tags+captions"
-        # no ImageNet class is a kiwi: the tags' silence says nothing, so the generator answers
+        # no ImageNet class is a kiwi and no close neighbour was found: silent tags say nothing, so the
+        # generator answers (close captions that never name it do say something: easy-vqa's "is there a circle?")
         return None
     for fn in (ta.indoors, ta.where_answer):
         a = fn(question, scores, min_mass)
