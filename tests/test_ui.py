@@ -305,6 +305,7 @@ def test_ask_tab_answers_a_question_about_a_bundled_example(ui_env):
     assert ask.success[0].value.strip()
     texts = [t.value for t in ask.text]
     assert "demo.jpg" in texts and any(t.startswith("#1 ") and " - score " in t for t in texts)
+    assert any(t.startswith("answered by: ") for t in texts)  # how the answer was made, as plain text
     assert {m.label for m in ask.metric} >= {"retrieve", "generate", "total"}
     (prompt,) = [e for e in ask.expander if e.label.startswith("Prompt")]
     assert "What is on the ground of this street?" in prompt.code[0].value

@@ -35,6 +35,7 @@ def ask(
         console.print(f"[dim]visual tags:[/] {escape(', '.join(r.tags))}")
     console.print("[dim]timings:[/] " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in r.timings.items()))
     console.print(f"[bold]answer:[/] {escape(r.answer)}")
+    console.print(f"[dim]answered by:[/] {escape(r.answered_by)}")  # facts, tags (low confidence), generator ...
 
 
 def register(cli: typer.Typer) -> None:

@@ -58,7 +58,9 @@ class AskResult:
     timings: dict[str, float]  # seconds: encode, retrieve, facts, prompt, generate, total
     raw_output: str = ""
     facts: dict[str, Any] = field(default_factory=dict)  # VisualFacts.to_dict(): what the pixels show
-    answered_by: str = "generator"  # "facts" (pixels), "tags" / "tags+captions" / "captions" (grounded_answers.answer_from_tags), "generator"
+    # how the answer was made: "facts" (pixels); "tags", "tags+captions", "captions" (grounded_answers);
+    # "tags (low confidence)"; "generator", "generator (second try)", "generator (<why it is doubtful>)"; "vlm"
+    answered_by: str = "generator"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -56,7 +56,7 @@ class VLMAskQueryEngine(BaseQueryEngine):
         (answer, raw), = self.generator.answer([img], [question.strip()], template=template)
         t2 = time.perf_counter()
         prompt = question_prompt(question, template or self.generator.config["question_template"])
-        return AskResult(question.strip(), answer, [], [], prompt, {"load": t1 - t0, "generate": t2 - t1, "total": t2 - t0}, raw)
+        return AskResult(question.strip(), answer, [], [], prompt, {"load": t1 - t0, "generate": t2 - t1, "total": t2 - t0}, raw, answered_by="vlm")
 
     def _query(self, query_bundle: QueryBundle) -> Response:
         if not query_bundle.image_path:

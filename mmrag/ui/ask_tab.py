@@ -51,6 +51,8 @@ def render(backend: Backend) -> None:
     with right:
         st.text(f"Q: {plain(result.question)}")
         views.answer("Answer", result.answer, icon=":material/question_answer:")
+        # facts / tags / generator, and whether it was a low-confidence guess: shown as plain text
+        st.text(f"answered by: {plain(getattr(result, 'answered_by', 'generator'))}")
         views.facts(getattr(result, "facts", {}))
         views.tags(result.tags)
         views.timings(result.timings)
