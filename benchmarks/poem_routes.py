@@ -2,7 +2,7 @@
 
 For every judged photo: the caption neighbours, confident tags and visual facts (the poem job's own
 image search), the imagery terms and description built from them; then for each combination of
-routes (A poem vectors, B translation vectors, C imagery) and hubness correction (none, center, csls,
+routes (A poem vectors, B translation vectors, C imagery BM25, D imagery share) and hubness correction (none, center, csls,
 isoftmax), the fused top 10 - the same scores the engine computes, without the generator (the
 generated poem is never a judged poem). Reports NDCG@1/@5 (ranx) and how many photos share a first
 poem. ``--leave-one-out`` drops the photo itself from its neighbours (the judged photos are in the
@@ -14,6 +14,7 @@ configured store; reads it, writes nothing but the index cache under <home>/cach
     python benchmarks/poem_routes.py
     python benchmarks/poem_routes.py --leave-one-out --judgements path/to/more.json
     python benchmarks/poem_routes.py --methods none --route-sets A+B+C --imagery-weight 3 --split 13 --show
+    python benchmarks/poem_routes.py --methods none --route-sets A+B+C A+B+C+D --imagery-weight 3 --share-weight 0.5 1 1.5
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-ROUTE_SETS = {"A+B": ("poem", "translation"), "A+B+C": ("poem", "translation", "imagery"), "C": ("imagery",)}
+ROUTE_SETS = {"A+B": ("poem", "translation"), "A+B+C": ("poem", "translation", "imagery"), "C": ("imagery",),
+              "A+B+C+D": ("poem", "translation", "imagery", "imagery_share")}
 
 
 def main() -> None:
@@ -37,11 +39,14 @@ def main() -> None:
     ap.add_argument("--without-pooled", action="store_true", help="Ignore judgements marked found_by: pool.")
     ap.add_argument("--without-pool", nargs="*", default=[], help="Ignore the judgements of these pools (their `pool` field: default-top5, tried-top5, all).")
     ap.add_argument("--imagery-weight", type=float, nargs="*", default=[1.0, 3.0])
+    ap.add_argument("--share-weight", type=float, nargs="*", default=None, help="Route D weights to run with A+B+C+D (default: the configured one).")
     ap.add_argument("--methods", nargs="*", default=None, help="Hubness corrections to run (default: all).")
     ap.add_argument("--route-sets", nargs="*", default=None, choices=list(ROUTE_SETS), help="Route combinations to run (default: all).")
     ap.add_argument("--split", type=int, default=0, help="Also score the first N judged photos and the rest apart (13: the photos "
                     "judged before issue 17, on which weights may be tuned, and the 17 added then).")
     ap.add_argument("--show", action="store_true", help="Print each photo's first poem and its best couplet (first row only).")
+    ap.add_argument("--unread", type=int, default=0, help="Pooling check: list, per row, the poems of each photo's top N that are "
+                    "neither judged nor listed as read and not relevant (none: every poem of the top N was read).")
     ap.add_argument("--json-out", type=Path, default=None)
     args = ap.parse_args()
 
@@ -57,6 +62,8 @@ def main() -> None:
                           if not (args.without_pooled and p.get("found_by") == "pool") and p.get("pool") not in args.without_pool}
              for i in raw["images"]}
     qrels = {k: v for k, v in qrels.items() if v}
+    read = {i["image"]: {p["id"] for p in i["poems"]} | {e["id"] if isinstance(e, dict) else e for e in i.get("read_not_relevant", [])}
+            for i in raw["images"]}
     rows = {}
     with MMRag.from_config(rerank={"kind": "none"}) as mm:
         engine = mm.poem_engine
@@ -79,34 +86,41 @@ def main() -> None:
         names = list(qrels)
         parts = {"all": names} if not args.split else {"all": names, f"first {args.split}": names[:args.split], "rest": names[args.split:]}
         shown = False
-        for method, (label, routes), w in itertools.product(args.methods or METHODS, sets.items(), args.imagery_weight):
-            if label != "A+B+C" and w != args.imagery_weight[0]:
+        share = args.share_weight or [s.weights.get("imagery_share", 0.0)]
+        for method, (label, routes), w, d in itertools.product(args.methods or METHODS, sets.items(), args.imagery_weight, share):
+            if not label.startswith("A+B+C") and w != args.imagery_weight[0]:
+                continue
+            if label != "A+B+C+D" and d != share[0]:
                 continue
             if label == "C" and method != "none":
                 continue
-            engine.settings = s.model_copy(update={"hubness": method, "weights": {**s.weights, "imagery": w}})
-            run, top1 = {}, {}
+            engine.settings = s.model_copy(update={"hubness": method, "weights": {**s.weights, "imagery": w, "imagery_share": d}})
+            run, top1, unread = {}, {}, []
             for name in qrels:
                 ranked, _ = engine.routes(descriptions[name], imagery[name])
                 ranked = {r: h for r, h in ranked.items() if r in routes}
                 hits = fuse(ranked, limit=10, weights=engine.settings.weights, method=s.fusion, rrf_k=s.rrf_k)
                 run[name] = rank_scores([h.id for h in hits])
                 top1[name] = hits[0].id if hits else ""
+                unread += [(name, h.id, h.payload.get("title"), h.payload.get("author")) for h in hits[: args.unread] if h.id not in read[name]]
                 if args.show and not shown and hits:
                     best = engine.fuse(ranked, 1)[0]  # the same fusion, as a candidate with its lines
                     mark = f" [judged {qrels[name][best.id]}]" if best.id in qrels[name] else ""
                     couplet = "".join(engine.best_lines(descriptions[name], best, imagery[name] if "imagery" in routes else None))
                     print(f"  {name}: {descriptions[name]} -> 《{best.title}》{best.author}{mark}: {couplet}")
             shown = True
-            key = f"{label:6s} hubness={method:8s}" + (f" imagery_weight={w:g}" if label == "A+B+C" else "")
+            if args.unread:
+                print(f"{len(unread)} unread poems in the top {args.unread}" + "".join(f"\n  {n}: {pid} 《{t}》{a}" for n, pid, t, a in unread))
+            key = (f"{label:7s} hubness={method:8s}" + (f" imagery_weight={w:g}" if label.startswith("A+B+C") else "")
+                   + (f" share_weight={d:g}" if label == "A+B+C+D" else ""))
             for part, ns in parts.items():
                 sc = ir_scores({n: qrels[n] for n in ns}, {n: run[n] for n in ns}, ("ndcg@1", "ndcg@5", "precision@1", "mrr@5"))
                 t1 = [top1[n] for n in ns]
                 rows[f"{key} [{part}]" if args.split else key] = {**sc, "distinct_top1": len(set(t1)) / len(t1), "unshared_top1": distinct_top1(t1)}
-                print(f"{key:48s} {part:>9s}: NDCG@1 {sc['ndcg@1']:.3f}  NDCG@5 {sc['ndcg@5']:.3f}  P@1 {sc['precision@1']:.3f}  "
+                print(f"{key:64s} {part:>9s}: NDCG@1 {sc['ndcg@1']:.3f}  NDCG@5 {sc['ndcg@5']:.3f}  P@1 {sc['precision@1']:.3f}  "
                       f"MRR@5 {sc['mrr@5']:.3f}  distinct first poems {len(set(t1))}/{len(t1)}  photos whose first poem no other "
                       f"photo has {distinct_top1(t1):.2f}", flush=True)
-    print(f"\n{len(qrels)} judged photos, leave-one-out={args.leave_one_out}, without pooled={args.without_pooled}, without pools {args.without_pool or "-"}, store {mm.store.location}")
+    print(f"\n{len(qrels)} judged photos, leave-one-out={args.leave_one_out}, without pooled={args.without_pooled}, without pools {args.without_pool or '-'}, store {mm.store.location}")
     if args.json_out:
         args.json_out.write_text(json.dumps({"rows": rows, "descriptions": descriptions}, ensure_ascii=False, indent=1))
 

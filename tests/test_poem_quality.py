@@ -147,6 +147,29 @@ def test_imagery_route_bm25_by_hand():
     assert cov == pytest.approx([idf(1) + 0.5 * idf(2), 0.0, 0.5 * idf(2)])
 
 
+def test_imagery_share_route_by_hand():
+    """Route D: the share of a poem's imagery (idf of the vocabulary terms it names) that the photo shows.
+    BM25 ranks the long poem that names the lake among much else first; the share ranks the poem that is
+    about the lake first."""
+    from mmrag.jobs.poem_imagery import ImageryIndex
+
+    texts = ["湖光秋月两相和潭面无风镜未磨", "湖上宫殿钟鸟月楼台歌舞夜", "春眠不觉晓处处闻啼鸟", "句"]
+    vocab = ["湖", "月", "宫", "殿", "钟", "鸟", "楼"]
+    idx = ImageryIndex(["lake", "palace", "birds", "frag"], texts, vocabulary=vocab, k1=1.2, b=0.0,
+                       complete=[True, True, True, False])
+    idf = idx.idf
+    weights = {"湖": 1.0, "月": 0.5, "鸟": 2.0}  # a weight above 1 counts as 1: the share is at most 1
+    share = idx.share(weights)
+    assert share[0] == pytest.approx((idf["湖"] + 0.5 * idf["月"]) / (idf["湖"] + idf["月"]))
+    named = idf["湖"] + idf["宫"] + idf["殿"] + idf["钟"] + idf["鸟"] + idf["月"] + idf["楼"]
+    assert share[1] == pytest.approx((idf["湖"] + 0.5 * idf["月"] + idf["鸟"]) / named)
+    assert share[2] == pytest.approx(1.0)  # it names one term, the photo's
+    assert share[3] == 0.0  # a fragment is never returned
+    assert [pid for pid, _ in idx.search(weights, 3)][0] == "palace"  # BM25: the most of the photo's terms
+    assert [pid for pid, _ in idx.share_search(weights, 3)] == ["birds", "lake", "palace"]
+    assert idx.share_search({"梅": 1.0}, 3) == []  # nothing named: nothing returned
+
+
 def test_imagery_route_returns_complete_poems_not_fragments():
     """A 句 (lines of a lost poem) and a complete poem naming the same imagery: BM25 alone ranks the
     short fragment first; the route returns the complete poem and never the fragment."""
@@ -284,7 +307,7 @@ def _scripted(answer: str = ""):
 
 
 def test_generated_poem_dropped_or_scored_by_the_routes(make_app):
-    from mmrag.jobs.poem import GENERATED_ID, IMAGERY, PoemQueryEngine
+    from mmrag.jobs.poem import GENERATED_ID, IMAGERY, IMAGERY_SHARE, PoemQueryEngine
     from mmrag.jobs.poem_imagery import image_imagery
     from mmrag.ingestion.poem_pipeline import PoemIngestion, poem_spec
 
@@ -311,6 +334,7 @@ def test_generated_poem_dropped_or_scored_by_the_routes(make_app):
     ids = [h[0] for h in routes["poem"]]
     assert GENERATED_ID in ids and [i for i in ids if i != GENERATED_ID] == before["poem"]
     assert [h[0] for h in routes[IMAGERY]] == before[IMAGERY]
+    assert IMAGERY_SHARE in routes and [h[0] for h in routes[IMAGERY_SHARE]] == before[IMAGERY_SHARE]  # nor route D
     # update_prompts changes what the generator is sent (the LlamaIndex contract)
     from llama_index.core.prompts import PromptTemplate
 

@@ -3,10 +3,11 @@
 image (+ the user's words) -> similar knowledge-base images (the caption retriever), confident tags
 and visual facts -> Chinese imagery terms (意象, through a hand-written lexicon; ``poem_imagery``) ->
 route A: the terms against the ``poem`` vectors, route B: against the ``translation`` vectors (both
-hubness-corrected, ``poem_hubness``), route C: the terms in the poems' lines (BM25); fragments (句,
-``poem_imagery.is_fragment``) left out of all three -> fused (RRF) ->
+hubness-corrected, ``poem_hubness``), route C: the terms in the poems' lines (BM25), route D: the share
+of a poem's imagery that the photo shows; fragments (句,
+``poem_imagery.is_fragment``) left out of all four -> fused (RRF) ->
 a generated poem in the form of the top candidate, if it passes the form check, is scored on route A
-like the stored poems and fused with them (not on route C: it was written from those terms) -> an
+like the stored poems and fused with them (not on routes C and D: it was written from those terms) -> an
 optional reranker -> the best couplet of the winner, with its title, author and the description that
 led there.
 """
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 GENERATED_ID = "generated"
 IMAGERY = "imagery"  # route C
+IMAGERY_SHARE = "imagery_share"  # route D
 
 
 @dataclass
@@ -162,7 +164,8 @@ class PoemQueryEngine(UpdatablePrompts, BaseQueryEngine):
         return text, prompt
 
     def routes(self, query: str, imagery: Imagery | None = None) -> tuple[dict[str, list[tuple[str, float, dict]]], np.ndarray]:
-        """Ranked lists of routes A and B (hubness-corrected cosines) and C (imagery BM25), and the query vector."""
+        """Ranked lists of routes A and B (hubness-corrected cosines), C (imagery BM25) and D (the share of a
+        poem's imagery that the photo shows, ``ImageryIndex.share``), and the query vector."""
         s, name = self.settings, self.settings.collection
         if self.store.count(name) == 0:
             raise EmptyCollectionError(f"poem collection {name!r} at {self.store.location} is empty; run `mmrag ingest poems`")
@@ -181,6 +184,10 @@ class PoemQueryEngine(UpdatablePrompts, BaseQueryEngine):
         if imagery is not None and s.weights.get(IMAGERY, 0.0) > 0:
             idx = self.index
             ranked[IMAGERY] = [(pid, sc, idx.payloads[idx.position(pid)]) for pid, sc in idx.imagery.search(imagery.weights, s.candidates)]
+        if imagery is not None and s.weights.get(IMAGERY_SHARE, 0.0) > 0:
+            idx = self.index
+            ranked[IMAGERY_SHARE] = [(pid, sc, idx.payloads[idx.position(pid)])
+                                     for pid, sc in idx.imagery.share_search(imagery.weights, s.candidates)]
         return ranked, vec
 
     def fuse(self, ranked: dict[str, list[tuple[str, float, dict]]], limit: int) -> list[PoemCandidate]:
@@ -220,7 +227,7 @@ class PoemQueryEngine(UpdatablePrompts, BaseQueryEngine):
                 ranked[POEM] = hits[:at] + [(GENERATED_ID, cos, payload)] + hits[at:]
             else:
                 insert(POEM, cos)
-        # Not route C: the poem was written from the imagery terms, so matching its lines against them
+        # Not routes C and D: the poem was written from the imagery terms, so matching its lines against them
         # measures the prompt, not the photo (it came first for 2 of 5 photos with weak verse that way).
 
     def compose(self, description: str, model: PoemCandidate) -> tuple[PoemCandidate | None, str]:
