@@ -196,8 +196,9 @@ class PoemSettings(BaseModel):
     candidates: int = Field(100, ge=1)  # per route, before hubness correction and fusion
     fusion: Literal["rrf", "weighted"] = "rrf"
     rrf_k: int = Field(60, ge=0)
-    # routes: poem / translation vectors, and imagery (lexicon terms in the poem's lines); docs/poems.md
-    weights: dict[str, float] = {"poem": 1.0, "translation": 1.0, "imagery": 3.0}
+    # routes: poem / translation vectors, imagery (lexicon terms in the poem's lines, BM25) and imagery_share
+    # (the share of a poem's imagery the photo shows); docs/poems.md
+    weights: dict[str, float] = {"poem": 1.0, "translation": 1.0, "imagery": 3.0, "imagery_share": 1.0}
     # per-poem hubness correction of the vector routes against a query bank (docs/poems.md)
     hubness: Literal["none", "center", "csls", "isoftmax"] = "none"
     # imagery: terms from tags, neighbours' captions and facts (no generator); generated: the old sentence
