@@ -102,7 +102,8 @@ def main() -> None:
                 hits = fuse(ranked, limit=10, weights=engine.settings.weights, method=s.fusion, rrf_k=s.rrf_k)
                 run[name] = rank_scores([h.id for h in hits])
                 top1[name] = hits[0].id if hits else ""
-                unread += [(name, h.id, h.payload.get("title"), h.payload.get("author")) for h in hits[: args.unread] if h.id not in read[name]]
+                pl = {pid: p for route_hits in ranked.values() for pid, _, p in route_hits}
+                unread += [(name, h.id, pl[h.id].get("title"), pl[h.id].get("author")) for h in hits[: args.unread] if h.id not in read[name]]
                 if args.show and not shown and hits:
                     best = engine.fuse(ranked, 1)[0]  # the same fusion, as a candidate with its lines
                     mark = f" [judged {qrels[name][best.id]}]" if best.id in qrels[name] else ""
