@@ -168,6 +168,10 @@ def test_imagery_share_route_by_hand():
     assert [pid for pid, _ in idx.search(weights, 3)][0] == "palace"  # BM25: the most of the photo's terms
     assert [pid for pid, _ in idx.share_search(weights, 3)] == ["birds", "lake", "palace"]
     assert idx.share_search({"梅": 1.0}, 3) == []  # nothing named: nothing returned
+    # equal shares are ordered by BM25: both name only the photo's terms (share 1), the one naming more first
+    two = ImageryIndex(["one", "both"], ["湖上", "湖月"], vocabulary=["湖", "月"], b=0.0)
+    assert [pid for pid, sc in two.share_search({"湖": 1.0, "月": 1.0}, 2)] == ["both", "one"]
+    assert [sc for _, sc in two.share_search({"湖": 1.0, "月": 1.0}, 2)] == pytest.approx([1.0, 1.0])
 
 
 def test_imagery_route_returns_complete_poems_not_fragments():

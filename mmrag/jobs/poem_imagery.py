@@ -214,8 +214,10 @@ class ImageryIndex:
         return np.where(self.tf_part > 0, s, 0.0)
 
     def share_search(self, weights: dict[str, float], limit: int) -> list[tuple[str, float]]:
+        """By share; equal shares (every poem naming only the photo's terms has share 1) by BM25, so the
+        poem naming more of them comes first rather than the one stored first."""
         s = self.share(weights)
-        top = np.argsort(-s, kind="stable")[:limit]
+        top = np.lexsort((-self.scores(weights), -s))[:limit]
         return [(self.ids[i], float(s[i])) for i in top if s[i] > 0]
 
     def coverage(self, weights: dict[str, float], lines: Sequence[str]) -> np.ndarray:
