@@ -38,6 +38,8 @@ def main() -> None:
     ap.add_argument("--leave-one-out", action="store_true")
     ap.add_argument("--without-pooled", action="store_true", help="Ignore judgements marked found_by: pool.")
     ap.add_argument("--without-pool", nargs="*", default=[], help="Ignore the judgements of these pools (their `pool` field: default-top5, tried-top5, all).")
+    ap.add_argument("--second-reader", action="store_true",
+                    help="Ignore the judgements a second reader found not relevant (their `second_read` field).")
     ap.add_argument("--imagery-weight", type=float, nargs="*", default=[1.0, 3.0])
     ap.add_argument("--share-weight", type=float, nargs="*", default=None, help="Route D weights to run with A+B+C+D (default: the configured one).")
     ap.add_argument("--methods", nargs="*", default=None, help="Hubness corrections to run (default: all).")
@@ -59,7 +61,8 @@ def main() -> None:
 
     raw = json.loads((args.judgements or JUDGEMENTS).read_text(encoding="utf-8"))
     qrels = {i["image"]: {p["id"]: int(p.get("grade", 1)) for p in i["poems"]
-                          if not (args.without_pooled and p.get("found_by") == "pool") and p.get("pool") not in args.without_pool}
+                          if not (args.without_pooled and p.get("found_by") == "pool") and p.get("pool") not in args.without_pool
+                          and not (args.second_reader and p.get("second_read", "agree") != "agree")}
              for i in raw["images"]}
     qrels = {k: v for k, v in qrels.items() if v}
     read = {i["image"]: {p["id"] for p in i["poems"]} | {e["id"] if isinstance(e, dict) else e for e in i.get("read_not_relevant", [])}
@@ -121,7 +124,7 @@ def main() -> None:
                 print(f"{key:64s} {part:>9s}: NDCG@1 {sc['ndcg@1']:.3f}  NDCG@5 {sc['ndcg@5']:.3f}  P@1 {sc['precision@1']:.3f}  "
                       f"MRR@5 {sc['mrr@5']:.3f}  distinct first poems {len(set(t1))}/{len(t1)}  photos whose first poem no other "
                       f"photo has {distinct_top1(t1):.2f}", flush=True)
-    print(f"\n{len(qrels)} judged photos, leave-one-out={args.leave_one_out}, without pooled={args.without_pooled}, without pools {args.without_pool or '-'}, store {mm.store.location}")
+    print(f"\n{len(qrels)} judged photos, leave-one-out={args.leave_one_out}, without pooled={args.without_pooled}, without pools {args.without_pool or '-'}, second reader={args.second_reader}, store {mm.store.location}")
     if args.json_out:
         args.json_out.write_text(json.dumps({"rows": rows, "descriptions": descriptions}, ensure_ascii=False, indent=1))
 
