@@ -162,3 +162,30 @@ def test_default_set_pool_is_recorded_both_ways():
     read = [e for i in raw["images"] for e in i.get("read_not_relevant", [])]
     assert len(read) >= 80 and all(e["pool"] in ("default-top5", "tried-top5", "all") and e.get("title") for e in read)
     assert all(j.read_not_relevant for j in js if j.image != "hubble_deep_field.jpg")  # every other photo's top 5 held an unfitting poem
+
+
+def test_a_second_readers_verdicts_can_be_applied(tmp_path):
+    from mmrag.errors import MMRagError
+    from mmrag.evaluation.poem_eval import load_judgements
+
+    f = tmp_path / "j.json"
+    f.write_text(json.dumps({"images": [
+        {"image": "lake.jpg", "poems": [{"id": "p1", "grade": 2, "second_read": "agree"},
+                                        {"id": "p2", "second_read": "not relevant: one line names a lake"}, {"id": "p3"}]},
+    ]}))
+    (first,) = load_judgements(f)
+    assert first.poems == {"p1": 2, "p2": 1, "p3": 1}  # by default every listed poem counts
+    (strict,) = load_judgements(f, second_reader=True)
+    assert strict.poems == {"p1": 2, "p3": 1}  # no verdict: the first reader's grade stands
+    f.write_text(json.dumps({"images": [{"image": "lake.jpg", "poems": [{"id": "p1", "second_read": "maybe"}]}]}))
+    with pytest.raises(MMRagError, match=r"lake.jpg.*'p1'.*second_read 'maybe'"):
+        load_judgements(f)
+
+
+def test_the_packaged_second_reading_is_well_formed():
+    from mmrag.evaluation.poem_eval import load_judgements
+
+    first, strict = load_judgements(), load_judgements(second_reader=True)
+    assert len(strict) == len(first) == 30  # every photo keeps at least one poem both readers accept
+    dropped = sum(len(a.poems) - len(b.poems) for a, b in zip(first, strict))
+    assert dropped > 0  # the stricter reading rejected some pooled poems (docs/poems.md)

@@ -116,7 +116,20 @@ def read_not_relevant(item: Mapping[str, Any], poems: Mapping[str, int]) -> froz
     return frozenset(ids)
 
 
-def load_judgements(path: str | Path = JUDGEMENTS) -> list[ImageJudgement]:
+def second_read_agrees(item: Mapping[str, Any], poem: Mapping[str, Any]) -> bool:
+    """A poem's ``second_read``: absent or "agree" (a second reader kept it), or "not relevant: <why>"."""
+    verdict = poem.get("second_read", "agree")
+    if verdict == "agree":
+        return True
+    if isinstance(verdict, str) and verdict.startswith("not relevant: ") and verdict[len("not relevant: "):].strip():
+        return False
+    raise MMRagError(f"image {item['image']!r}: poem {poem.get('id')!r} has second_read {verdict!r}; "
+                     "use \"agree\" or \"not relevant: <why>\"")
+
+
+def load_judgements(path: str | Path = JUDGEMENTS, second_reader: bool = False) -> list[ImageJudgement]:
+    """The judged photos; ``second_reader`` drops the poems a second reader found not relevant (their
+    ``second_read``), so the scores under the stricter reading can be set beside the first."""
     path = Path(path)
     if not path.is_file():
         raise MMRagError(f"judgements file {str(path)!r} does not exist")
@@ -124,14 +137,20 @@ def load_judgements(path: str | Path = JUDGEMENTS) -> list[ImageJudgement]:
         data = json.loads(path.read_text(encoding="utf-8"))
         out = []
         for item in data["images"]:
-            poems = {p["id"]: int(p.get("grade", 1)) for p in item["poems"]}
+            try:
+                kept = [p for p in item["poems"] if second_read_agrees(item, p) or not second_reader]
+            except MMRagError as e:
+                raise MMRagError(f"{path}: {e}") from None
+            if not kept and item["poems"]:
+                continue  # every poem of this photo was rejected by the second reader: nothing to score it on
+            poems = {p["id"]: int(p.get("grade", 1)) for p in kept}
             if not poems:
                 raise MMRagError(f"{path}: image {item['image']!r} lists no poems")
             try:
                 not_relevant = read_not_relevant(item, poems)
             except MMRagError as e:
                 raise MMRagError(f"{path}: {e}") from None
-            out.append(ImageJudgement(item["image"], poems, item.get("why", ""), {p["id"]: p.get("title", "") for p in item["poems"]},
+            out.append(ImageJudgement(item["image"], poems, item.get("why", ""), {p["id"]: p.get("title", "") for p in kept},
                                       not_relevant))
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise MMRagError(f"{path}: not a judgements file ({type(e).__name__}: {e})") from e

@@ -43,6 +43,7 @@ def eval_poem(
     generate: bool = typer.Option(False, help="Let the route add its generated poem (it is never judged relevant; off saves generator time)."),
     skip_split: bool = typer.Option(False, "--skip-split", help="Only the image route (no test-split data needed)."),
     leave_one_out: bool = typer.Option(False, "--leave-one-out", help="Image route: a judged photo is not its own caption-KB neighbour (as a new photo)."),
+    second_reader: bool = typer.Option(False, "--second-reader", help="Image route: leave out the judged poems a second reader found not relevant (their `second_read`)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads."),
     json_out: Optional[Path] = typer.Option(None, "--json-out", help="Write every score (and the route's descriptions) here."),
 ) -> None:
@@ -66,7 +67,7 @@ def eval_poem(
             if not skip_split:
                 results["split"] = _split_eval(mm, home, data_dir, base, tuned, reference, cross_encoder, llm_judge, judge_queries, depth)
             if image_route:
-                results["image_route"] = _route_eval(mm, judgements or pe.JUDGEMENTS, route_top_k, leave_one_out)
+                results["image_route"] = _route_eval(mm, judgements or pe.JUDGEMENTS, route_top_k, leave_one_out, second_reader)
     except MMRagError as e:
         raise fail(e)
     if json_out:
@@ -141,11 +142,11 @@ def _split_eval(mm, home: Path, data_dir, base, tuned, reference: bool, cross_en
     return out
 
 
-def _route_eval(mm, judgements_path: Path, top_k: int, leave_one_out: bool = False) -> dict:
+def _route_eval(mm, judgements_path: Path, top_k: int, leave_one_out: bool = False, second_reader: bool = False) -> dict:
     from mmrag.evaluation import poem_eval as pe
     from mmrag.metrics.ir import ir_scores
 
-    all_js = pe.load_judgements(judgements_path)
+    all_js = pe.load_judgements(judgements_path, second_reader=second_reader)
     # score this collection on the judged poems it holds (pooled whole-corpus poems are not in the default set)
     js, left_out = pe.held_judgements(all_js, frozenset(mm.poem_engine.index.ids))
     if not js:
@@ -154,7 +155,8 @@ def _route_eval(mm, judgements_path: Path, top_k: int, leave_one_out: bool = Fal
     qrels = {j.image: j.poems for j in js}
     s = mm.settings
     name = (f"image -> poem ({mm.poem_text_encoder.name} on {s.poem.collection!r} [{mm.store.count(s.poem.collection)} poems], "
-            f"hubness {s.poem.hubness}, rerank {s.rerank.kind}{', leave-one-out' if leave_one_out else ''})")
+            f"hubness {s.poem.hubness}, rerank {s.rerank.kind}{', leave-one-out' if leave_one_out else ''}"
+            f"{', second reader' if second_reader else ''})")
     rows = {name: ir_scores(qrels, res.run)}
     held = sum(len(j.poems) for j in js)
     _table(f"image -> poem route, {len(js)} judged bundled photos, {held} judged poems in this collection"
@@ -166,6 +168,6 @@ def _route_eval(mm, judgements_path: Path, top_k: int, leave_one_out: bool = Fal
 
     console.print(f"first poems: {len(set(top1))} distinct over {len(top1)} photos; "
                   f"{distinct_top1(top1):.0%} of the photos have a first poem no other photo has")
-    return {"row": name, "leave_one_out": leave_one_out, "scores": rows[name], "photos": len(js), "judged_poems_held": held, "judged_poems_left_out": left_out, "descriptions": res.descriptions, "top": res.top, "run": res.run,
+    return {"row": name, "leave_one_out": leave_one_out, "second_reader": second_reader, "scores": rows[name], "photos": len(js), "judged_poems_held": held, "judged_poems_left_out": left_out, "descriptions": res.descriptions, "top": res.top, "run": res.run,
             "seconds_per_image": res.seconds_per_image, "distinct_top1": len(set(top1)) / max(1, len(top1)),
             "unshared_top1": distinct_top1(top1)}
