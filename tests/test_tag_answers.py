@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mmrag.config import GroundingSettings
+from mmrag.embedding.clip_base import imagenet_class_names
 from mmrag.generation import tag_answers as ta
 from mmrag.generation.grounded_answers import answer_from_tags, material_from_captions, supported_by
 from mmrag.schema import Hit
@@ -16,7 +17,7 @@ def lex():
 
 
 def test_the_lexicon_covers_the_imagenet_ranges_with_basic_level_words(lex):
-    classes = ta._class_names()
+    classes = list(imagenet_class_names())
     assert len(classes) == 1000
     # every animal class (0-397) is an animal; dogs, cats, birds and butterflies have their basic word
     assert all("animal" in lex.words_for(c) for c in classes[:398])

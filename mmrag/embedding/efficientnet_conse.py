@@ -14,7 +14,6 @@ import io
 import logging
 import os
 import re
-from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from mmrag.embedding.base import LazyModel, batches, check_batch_size, check_images
+from mmrag.embedding.clip_base import imagenet_class_names
 from mmrag.embedding.protocols import ImageEmbeddings, TextEncoder, l2_normalise
 from mmrag.errors import MissingDependencyError, ModelLoadError
 
@@ -32,8 +32,7 @@ FEATURE_DIM = 1280  # EfficientNet-Lite0's final feature width (its published ar
 
 
 def imagenet_classes() -> list[str]:
-    text = resources.files("mmrag.data").joinpath("imagenet_classes.txt").read_text(encoding="utf-8")
-    names = [line.strip() for line in text.splitlines() if line.strip()]
+    names = list(imagenet_class_names())
     if len(names) != 1000:
         raise ModelLoadError(f"mmrag/data/imagenet_classes.txt has {len(names)} names, expected 1000")
     return names

@@ -6,6 +6,7 @@ import re
 
 from llama_index.core.prompts import PromptTemplate
 
+from mmrag.facts import COLOUR_TERMS
 from mmrag.generation.prompts import caption_context, facts_line
 from mmrag.schema import Hit
 
@@ -81,8 +82,7 @@ def clean_answer(text: str, question: str) -> str:
 
 _CHOICE = re.compile(r"\bor\b", re.I)  # "Is the cat black or white?": the answer is one of the question's words
 _ABOUT_PHOTO = re.compile(r"\b(photo|photograph|image|picture|colou?rs?:|main subject|background:)\b", re.I)
-_COLOUR_WORDS = {"color", "colour", "colors", "colours", "colored", "coloured", "black", "white", "gray", "grey", "red", "orange",
-                 "yellow", "green", "teal", "blue", "purple", "pink", "brown", "dark", "light", "bright"}
+_COLOUR_WORDS = {*COLOUR_TERMS, "grey", "color", "colour", "colors", "colours", "colored", "coloured", "dark", "light", "bright"}
 _COLOUR_ASKED = re.compile(r"\bcolou?r|\bor\b", re.I)
 _FUNCTION_WORDS = set(
     "a an the is are was were this that these those it its of in on at to for with from by and or what which who "

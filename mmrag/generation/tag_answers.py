@@ -21,9 +21,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from typing import Mapping
+
+from mmrag.embedding.clip_base import imagenet_class_names
 
 DEFAULT_MIN_MASS = 0.2  # pooled tag probability below which the tags do not answer
 
@@ -68,6 +70,15 @@ class Lexicon:
             return word[:-1]
         return word
 
+    @cached_property
+    def showable_words(self) -> frozenset[str]:
+        """Every word some ImageNet class could show: class-name words, lexicon words, evidence keys."""
+        found: set[str] = set(self.evidence) | {"person"}
+        for name in imagenet_class_names():
+            found.update(self.words_for(name))
+            found.update(re.findall(r"[a-z]+", name.lower()))
+        return frozenset(found)
+
     def known(self, word: str) -> bool:
         w = self.singular(word)
         return w in self.broader or any(w in b for b in self.broader.values())
@@ -75,10 +86,6 @@ class Lexicon:
 
 # Groups that are superordinate categories: a tag only in such a group is named by its own name.
 _BROAD = {"animal", "insect", "vehicle", "instrument", "building", "food", "drink", "fruit", "vegetable"}
-
-
-def _class_names() -> list[str]:
-    return resources.files("mmrag.data").joinpath("imagenet_classes.txt").read_text(encoding="utf-8").splitlines()
 
 
 def parse_lexicon(data: dict, classes: list[str]) -> Lexicon:
@@ -116,7 +123,7 @@ def parse_lexicon(data: dict, classes: list[str]) -> Lexicon:
 @lru_cache(maxsize=1)
 def default_lexicon() -> Lexicon:
     data = json.loads(resources.files("mmrag.data").joinpath("imagenet_lexicon.json").read_text(encoding="utf-8"))
-    return parse_lexicon(data, _class_names())
+    return parse_lexicon(data, list(imagenet_class_names()))
 
 
 _WORD = r"[a-z][a-z'-]*"
@@ -240,18 +247,7 @@ def presence(question: str, tag_scores: Mapping[str, float], min_mass: float = D
 def showable(thing: str, lexicon: Lexicon | None = None) -> bool:
     """Whether any ImageNet class could show ``thing`` (a class name word, a lexicon word, or evidence).
     Tags that do not show a kiwi say nothing when no class is a kiwi."""
-    lex = lexicon or default_lexicon()
-    words = _SHOWABLE.get(id(lex))
-    if words is None:
-        found: set[str] = set(lex.evidence) | {"person"}
-        for name in _class_names():
-            found.update(lex.words_for(name))
-            found.update(re.findall(r"[a-z]+", name.lower()))
-        words = _SHOWABLE[id(lex)] = frozenset(found)
-    return thing in words
-
-
-_SHOWABLE: dict[int, frozenset[str]] = {}  # per lexicon object: the default one lives for the process
+    return thing in (lexicon or default_lexicon()).showable_words
 
 
 _WHERE_Q = re.compile(r"^where\s+(?:is|was|are|were)\s+(?:this|these|it|that|the\s+(?:photo|picture|image))(?:\s+taken)?\s*\??$", re.I)
