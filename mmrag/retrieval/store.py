@@ -78,7 +78,7 @@ class _RowVectors(Sequence):
 
     Converting one point at a time lets the engine take each point's lists and free them before the
     next: ~2.3x cheaper than one bulk ``tolist`` whose millions of floats all live at once
-    (benchmarks/edge_points.py), which raised Edge's upload at 118k from ~2,700 to ~4,200 points/s."""
+    (benchmarks/edge_points.py), which raised Edge's upload at 118k from ~2,700 to ~3,700 points/s (docs/benchmarks.md, run D)."""
 
     def __init__(self, arrays: dict[str, np.ndarray]) -> None:
         self.arrays = {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
