@@ -199,6 +199,9 @@ class PoemSettings(BaseModel):
     # routes: poem / translation vectors, imagery (lexicon terms in the poem's lines, BM25) and imagery_share
     # (the share of a poem's imagery the photo shows); docs/poems.md
     weights: dict[str, float] = {"poem": 1.0, "translation": 1.0, "imagery": 3.0, "imagery_share": 1.0}
+    # the learned ranker that reorders the fused top candidates (mmrag/jobs/poem_ranker.py): 'packaged' (trained
+    # on the bundled judgements), 'none', or a JSON file from `mmrag finetune poem-ranker`
+    ranker: str = "packaged"
     # per-poem hubness correction of the vector routes against a query bank (docs/poems.md)
     hubness: Literal["none", "center", "csls", "isoftmax"] = "none"
     # imagery: terms from tags, neighbours' captions and facts (no generator); generated: the old sentence

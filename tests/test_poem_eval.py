@@ -157,10 +157,10 @@ def test_default_set_pool_is_recorded_both_ways():
 
     raw = json.loads(JUDGEMENTS.read_text(encoding="utf-8"))
     js = load_judgements()
-    pooled = [p for i in raw["images"] for p in i["poems"] if p.get("pool") in ("default-top5", "tried-top5")]
+    pooled = [p for i in raw["images"] for p in i["poems"] if p.get("pool") in ("default-top5", "tried-top5", "ranker-top5")]
     assert pooled and all(p["found_by"] == "pool" and p["grade"] in (1, 2) and p.get("note") for p in pooled)
     read = [e for i in raw["images"] for e in i.get("read_not_relevant", [])]
-    assert len(read) >= 80 and all(e["pool"] in ("default-top5", "tried-top5", "all") and e.get("title") for e in read)
+    assert len(read) >= 80 and all(e["pool"] in ("default-top5", "tried-top5", "all", "ranker-top5") and e.get("title") for e in read)
     assert all(j.read_not_relevant for j in js if j.image != "hubble_deep_field.jpg")  # every other photo's top 5 held an unfitting poem
 
 

@@ -334,6 +334,7 @@ def test_poem_tab_finds_lines_for_a_photo_and_the_users_words(ui_env):
     assert poem.success[0].value.strip()
     assert any(t.value.startswith("——《") for t in poem.text)  # title and author under the lines
     assert any("Description of the photo" in t.value for t in poem.text)
+    assert any(t.value.startswith("Ranked by: ") for t in poem.text)
     candidates = poem.dataframe[0].value
     assert len(candidates) >= 1 and {"title", "author", "score", "lines"} <= set(candidates.columns)
     assert "total" in {m.label for m in poem.metric}

@@ -1,4 +1,4 @@
-"""`mmrag finetune caption|embedder|reranker`: build training data from the stores, then train.
+"""`mmrag finetune caption|embedder|reranker|poem-ranker`: build training data from the stores, then train.
 
 Training options default to the ``finetune.caption|embedder|reranker`` settings (mmrag/config.py; the
 config file or MMRAG_FINETUNE__... variables change them); an option given on the command line wins.
@@ -185,6 +185,50 @@ def finetune_reranker(
         raise fail(e)
     console.print(escape(report.summary()))
     console.print("use it:\n" + escape(f"  rerank:\n    kind: cross_encoder\n    model: {report.model_dir}"))
+
+
+@finetune_app.command("poem-ranker")
+def finetune_poem_ranker(
+    judgements: Optional[Path] = typer.Option(None, "--judgements", help="Image -> poem judgements (default: the packaged mmrag/data/judgements/image_poems.json)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Model file to write (default: <home>/finetune/poem_ranker.json)."),
+    depth: int = typer.Option(10, "--depth", min=2, help="Fused candidates per photo it learns to reorder (and reorders in `mmrag poem`)."),
+    c: float = typer.Option(1.0, "--c", min=1e-6, help="Inverse regularisation strength of the logistic regression."),
+    leave_one_out: bool = typer.Option(False, "--leave-one-out", help="Describe each judged photo without its own caption-KB entry (as a new photo)."),
+    second_reader: bool = typer.Option(False, "--second-reader", help="Leave out the judged poems a second reader found not relevant."),
+) -> None:
+    """Train the learned poem ranker (a logistic regression over route ranks and poem features) on image -> poem judgements.
+
+    Needs the poem collection the judgements name (`mmrag ingest poems`). First prints the leave-one-photo-out
+    scores (each photo reordered by a ranker trained on the others) beside the routes' own order, then trains
+    on every photo and writes the model; use it with `poem.ranker: <file>`."""
+    from mmrag.evaluation import poem_eval as pe
+    from mmrag.finetune import poem_ranker as pr
+    from mmrag.metrics.ir import ir_scores, rank_scores
+
+    try:
+        with build_app({"poem.ranker": "none", "poem.generate_candidate": False}) as mm:
+            path = judgements or pe.JUDGEMENTS
+            js, left_out = pe.held_judgements(pe.load_judgements(path, second_reader=second_reader), frozenset(mm.poem_engine.index.ids))
+            if not js:
+                raise MMRagError(f"none of the judged poems in {path} is in the poem collection {mm.settings.poem.collection!r}; "
+                                 "run `mmrag ingest poems` for the set they were judged on")
+            pools = pr.collect(mm.poem_engine, js, pe.resolve_image, depth=depth, leave_one_out=leave_one_out)
+            qrels = {j.image: j.poems for j in js}
+            rows = {"routes fused": pr.fused(pools), "learned ranker, leave-one-photo-out": pr.cross_validated(pools, c)}
+            scores = {k: ir_scores(qrels, {i: rank_scores(v) for i, v in run.items()}, ("ndcg@1", "ndcg@5", "precision@1")) for k, run in rows.items()}
+            for name, sc in scores.items():
+                console.print(f"{name:38s} NDCG@1 {sc['ndcg@1']:.3f}  NDCG@5 {sc['ndcg@5']:.3f}  P@1 {sc['precision@1']:.3f}  "
+                              f"distinct first poems {len({r[0] for r in rows[name].values() if r})}/{len(rows[name])}")
+            trained = {"judgements": path.name, "collection": mm.settings.poem.collection, "poems": mm.store.count(mm.settings.poem.collection),
+                       "leave_one_out": leave_one_out, "second_reader": second_reader,
+                       "cross_validated": {k: {m: round(v, 4) for m, v in sc.items()} for k, sc in scores.items()}}
+            ranker = pr.fit(pools, c, depth, trained)
+            out = ranker.save(out or mm.settings.home / "finetune" / "poem_ranker.json")
+    except (MMRagError, ValueError) as e:
+        raise fail(e)
+    console.print(f"{len(pools)} photos, {ranker.trained['candidates']} candidates ({ranker.trained['positives']} judged relevant); "
+                  f"{left_out} judged poems not in this collection")
+    console.print("use it:\n" + escape(f"  poem:\n    ranker: {out}"))
 
 
 def remine(records: list[dict], data_dir: Path, model_dir: str, n: int, seed: int) -> list[dict]:

@@ -34,6 +34,7 @@ def print_poem(result, as_json: bool) -> None:
     if result.dropped:
         console.print(f"[dim]generated poem dropped:[/] {escape(result.dropped)}")
     console.print("[dim]timings:[/] " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in result.timings.items()))
+    console.print(f"[dim]ranked by:[/] {escape(result.ranked_by)}")
     console.print(f"[bold]description:[/] {escape(result.description)}")
     if result.best:
         b = result.best
@@ -49,7 +50,7 @@ def poem(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Find (or write) a classical Chinese poem for an image: imagery terms from what is known about it, retrieve by poem,
-    translation and imagery, fuse. The first run fetches the chinese-poetry data and ingests the default set."""
+    translation and imagery, fuse, reorder the top 10 with the learned ranker (poem.ranker). The first run fetches the chinese-poetry data and ingests the default set."""
     try:
         with build_app({"rerank.kind": rerank} if rerank else None) as mm:
             print_poem(mm.poem(image, words=words, top_k=top_k), as_json)

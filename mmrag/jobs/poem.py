@@ -33,8 +33,10 @@ from mmrag.errors import EmptyCollectionError, MMRagError
 from mmrag.generation import poem_prompts as pp
 from mmrag.generation.prompt_store import UpdatablePrompts
 from mmrag.jobs.poem_hubness import corrected, penalties
+from mmrag.jobs.poem_features import candidate_features
 from mmrag.jobs.poem_imagery import Imagery, image_imagery, is_fragment
 from mmrag.jobs.poem_index import PoemIndex, build_index
+from mmrag.jobs.poem_ranker import LinearRanker, rerank_head, resolve
 from mmrag.images import ImageInput, as_image
 from mmrag.ingestion.poem_pipeline import POEM, TRANSLATION
 from mmrag.retrieval.fusion import fuse
@@ -85,6 +87,7 @@ class PoemResult:
     dropped: str = ""  # why the generated poem was dropped (form check), if it was
     prompts: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    ranked_by: str = "routes"  # "routes" (fused order), or the learned ranker's file that reordered them
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,6 +117,7 @@ class PoemQueryEngine(UpdatablePrompts, BaseQueryEngine):
         self.index_cache_dir = index_cache_dir
         self.prompts = {"describe": pp.DESCRIBE_PROMPT, "poem": pp.POEM_PROMPT}
         self._index: PoemIndex | None = None
+        self._ranker: tuple[str | None, LinearRanker | None] = (None, None)
         self._dropped = ""  # the last generated poem's form problem, shown in the result
 
 
@@ -195,6 +199,43 @@ class PoemQueryEngine(UpdatablePrompts, BaseQueryEngine):
         payloads = {pid: pl for hits in ranked.values() for pid, _, pl in hits}
         fused = fuse(ranked, limit=limit, weights=s.weights, method=s.fusion, rrf_k=s.rrf_k)
         return [PoemCandidate.from_payload(h.id, payloads[h.id], {**h.scores, "fused": h.score}) for h in fused]
+
+    @property
+    def ranker(self) -> LinearRanker | None:
+        """The learned ranker of ``poem.ranker`` (loaded on first use), or None when it is off."""
+        path = resolve(self.settings.ranker)
+        if path is None:
+            return None
+        if self._ranker[0] != str(path):
+            self._ranker = (str(path), LinearRanker.load(path))
+        return self._ranker[1]
+
+    def features(self, routes: dict[str, list[tuple[str, float, dict]]], imagery: Imagery | None,
+                 candidates: list[PoemCandidate]) -> np.ndarray:
+        """The learned ranker's input rows (``poem_features.FEATURES``) for ``candidates`` in fused order."""
+        return candidate_features(candidates, routes, imagery.weights if imagery is not None else {}, self.index.imagery.idf,
+                                  self.settings.rrf_k, self.settings.description_terms)
+
+    def learned_order(self, routes: dict[str, list[tuple[str, float, dict]]], imagery: Imagery | None,
+                      candidates: list[PoemCandidate]) -> list[PoemCandidate]:
+        """The fused top ``ranker.depth`` reordered by the learned ranker (the rest after them); unchanged when it is off."""
+        ranker = self.ranker
+        if ranker is None or len(candidates) < 2:
+            return candidates
+        head = candidates[: ranker.depth]
+        values = ranker.scores(self.features(routes, imagery, head))
+        for c, v in zip(head, values):
+            c.scores["ranker"] = c.score = float(v)
+        return rerank_head([int(i) for i in np.argsort(-values, kind="stable")], candidates)
+
+    def fused_candidates(self, image: ImageInput, depth: int, exclude_neighbours: Collection[str] = ()) -> tuple[list[PoemCandidate], np.ndarray]:
+        """The stored poems' fused top ``depth`` for a photo and their feature rows, before any ranker and
+        without the generated poem: what ``mmrag finetune poem-ranker`` trains on and ``eval poem`` reorders."""
+        search = self._search_image(as_image(image), exclude_neighbours)
+        imagery = self.imagery(search)
+        routes, _ = self.routes(imagery.description(self.settings.description_terms), imagery)
+        candidates = self.fuse(routes, depth)
+        return candidates, self.features(routes, imagery, candidates)
 
     def retrieve_poems(self, query: str, limit: int, imagery: Imagery | None = None) -> list[PoemCandidate]:
         """Routes A, B (and C when ``imagery`` is given), fused."""
@@ -288,7 +329,8 @@ class PoemQueryEngine(UpdatablePrompts, BaseQueryEngine):
         imagery = self.imagery(search, words)
         t["describe"] = time.perf_counter()
         query = f"{description} {words}".strip()
-        limit = max(k, self.rerank_candidates)
+        ranker = self.ranker
+        limit = max(k, self.rerank_candidates, ranker.depth if ranker else 0)
         routes, qvec = self.routes(query, imagery)
         candidates = self.fuse(routes, limit)
         t["retrieve"] = time.perf_counter()
@@ -300,6 +342,7 @@ class PoemQueryEngine(UpdatablePrompts, BaseQueryEngine):
                 self.place_generated(routes, made, qvec)
                 candidates = self.fuse(routes, limit)
         t["compose"] = time.perf_counter()
+        candidates = self.learned_order(routes, imagery, candidates)
         ranked = self.rerank(query, candidates)[:k]
         t["rerank"] = time.perf_counter()
         best = ranked[0] if ranked else None
@@ -309,7 +352,8 @@ class PoemQueryEngine(UpdatablePrompts, BaseQueryEngine):
         timings = {b: t[b] - t[a] for a, b in zip(stages, stages[1:])}
         timings["total"] = t["best_lines"] - t["start"]
         return PoemResult(best, lines, description, ranked, words, search.tags, [h.image_path for h in search.hits],
-                          imagery=dict(imagery.weights), dropped=self._dropped, prompts=prompts, timings=timings)
+                          imagery=dict(imagery.weights), dropped=self._dropped, prompts=prompts, timings=timings,
+                          ranked_by=f"learned ranker ({Path(self._ranker[0]).name})" if ranker else "routes")
 
     def _query(self, query_bundle: QueryBundle) -> Response:
         if query_bundle.image_path:

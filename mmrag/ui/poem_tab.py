@@ -30,6 +30,7 @@ def _show(result) -> None:
         kind = " (written by the generator)" if best.generated else ""
         st.text(plain(f"——《{best.title}》{best.author}" + (f" [{best.dynasty}]" if best.dynasty else "") + kind))
     st.text("Description of the photo: " + plain(result.description or "(none)"))
+    st.text("Ranked by: " + plain(result.ranked_by))
     views.tags(result.tags)
     views.timings(result.timings)
     st.subheader(f"Candidates ({len(result.candidates)})")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -39,7 +40,8 @@ def eval_poem(
     depth: int = typer.Option(10, "--depth", min=1, help="Candidates each reranker reorders (first stage: the tuned embedder, else the base)."),
     image_route: bool = typer.Option(True, help="Run the full image -> poem route on the hand-made judgements (uses the configured poem settings)."),
     judgements: Optional[Path] = typer.Option(None, "--judgements", help="Judgements JSON (default: the packaged mmrag/data/judgements/image_poems.json)."),
-    route_top_k: int = typer.Option(10, "--route-top-k", min=5, help="Poems the route returns per image."),
+    route_top_k: int = typer.Option(10, "--route-top-k", min=5, help="Poems the route returns per image (the learned ranker reorders them)."),
+    ranker_c: float = typer.Option(1.0, "--ranker-c", min=1e-6, help="Inverse regularisation strength of the learned ranker trained per held-out photo."),
     generate: bool = typer.Option(False, help="Let the route add its generated poem (it is never judged relevant; off saves generator time)."),
     skip_split: bool = typer.Option(False, "--skip-split", help="Only the image route (no test-split data needed)."),
     leave_one_out: bool = typer.Option(False, "--leave-one-out", help="Image route: a judged photo is not its own caption-KB neighbour (as a new photo)."),
@@ -53,7 +55,8 @@ def eval_poem(
     stored poem, relevant = that poem (and its duplicate in another collection). Rows: embedders (base vs
     tuned), then rerankers over the tuned embedder's top --depth. Image route: `mmrag poem`'s engine on
     hand-made (image, acceptable poems) judgements, with the configured poem encoder/collection/reranker
-    (run it again with `-c tuned.yaml` to score the tuned encoder)."""
+    (run it again with `-c tuned.yaml` to score the tuned encoder): the routes' fused order, and the learned
+    ranker trained on all the other photos for each photo (leave-one-photo-out), never on the photo it ranks."""
     import torch
 
     from mmrag.evaluation import poem_eval as pe
@@ -67,7 +70,7 @@ def eval_poem(
             if not skip_split:
                 results["split"] = _split_eval(mm, home, data_dir, base, tuned, reference, cross_encoder, llm_judge, judge_queries, depth)
             if image_route:
-                results["image_route"] = _route_eval(mm, judgements or pe.JUDGEMENTS, route_top_k, leave_one_out, second_reader)
+                results["image_route"] = _route_eval(mm, judgements or pe.JUDGEMENTS, route_top_k, leave_one_out, second_reader, ranker_c)
     except MMRagError as e:
         raise fail(e)
     if json_out:
@@ -142,32 +145,50 @@ def _split_eval(mm, home: Path, data_dir, base, tuned, reference: bool, cross_en
     return out
 
 
-def _route_eval(mm, judgements_path: Path, top_k: int, leave_one_out: bool = False, second_reader: bool = False) -> dict:
+def _route_eval(mm, judgements_path: Path, top_k: int, leave_one_out: bool = False, second_reader: bool = False, c: float = 1.0) -> dict:
+    """The image -> poem route on the judgements: the routes' fused order, the learned ranker trained per held-out
+    photo on the others (leave-one-photo-out; the packaged ranker was trained on these very photos, so it is not
+    scored on them), and a configured cross-encoder / LLM judge when there is one."""
     from mmrag.evaluation import poem_eval as pe
-    from mmrag.metrics.ir import ir_scores
+    from mmrag.finetune import poem_ranker as pr
+    from mmrag.jobs.poem_hubness import distinct_top1
+    from mmrag.metrics.ir import ir_scores, rank_scores
 
     all_js = pe.load_judgements(judgements_path, second_reader=second_reader)
+    engine = mm.poem_engine
+    engine.settings = engine.settings.model_copy(update={"ranker": "none"})
     # score this collection on the judged poems it holds (pooled whole-corpus poems are not in the default set)
-    js, left_out = pe.held_judgements(all_js, frozenset(mm.poem_engine.index.ids))
+    js, left_out = pe.held_judgements(all_js, frozenset(engine.index.ids))
     if not js:
         raise MMRagError(f"none of the judged poems in {judgements_path} is in the poem collection {mm.settings.poem.collection!r}")
-    res = pe.image_route_run(mm, js, top_k=top_k, leave_one_out=leave_one_out)  # the poem job, as `mmrag poem` runs it
     qrels = {j.image: j.poems for j in js}
+    t0 = time.perf_counter()
+    pools = pr.collect(engine, js, pe.resolve_image, depth=top_k, leave_one_out=leave_one_out)
+    per_image = (time.perf_counter() - t0) / len(js)
     s = mm.settings
-    name = (f"image -> poem ({mm.poem_text_encoder.name} on {s.poem.collection!r} [{mm.store.count(s.poem.collection)} poems], "
-            f"hubness {s.poem.hubness}, rerank {s.rerank.kind}{', leave-one-out' if leave_one_out else ''}"
-            f"{', second reader' if second_reader else ''})")
-    rows = {name: ir_scores(qrels, res.run)}
+    tail = f"{', leave-one-out' if leave_one_out else ''}{', second reader' if second_reader else ''}"
+    base = f"image -> poem ({mm.poem_text_encoder.name} on {s.poem.collection!r} [{mm.store.count(s.poem.collection)} poems], hubness {s.poem.hubness}{tail})"
+    runs = {f"{base}: routes fused": pr.fused(pools),
+            f"{base}: + learned ranker over the top {top_k}, trained on the other {len(pools) - 1} photos": pr.cross_validated(pools, c)}
+    if s.rerank.kind != "none":
+        res = pe.image_route_run(mm, js, top_k=top_k, leave_one_out=leave_one_out)  # `mmrag poem` with the configured reranker
+        runs[f"{base}: + rerank {s.rerank.kind}"] = {k: sorted(v, key=v.get, reverse=True) for k, v in res.run.items()}
+    rows = {name: ir_scores(qrels, {k: rank_scores(v) for k, v in run.items()}) for name, run in runs.items()}
+    top1 = {name: [run.get(j.image, [""])[0] if run.get(j.image) else "" for j in js] for name, run in runs.items()}
+    extra = {name: {"distinct first poems": f"{len(set(t))}/{len(t)}"} for name, t in top1.items()}
     held = sum(len(j.poems) for j in js)
     _table(f"image -> poem route, {len(js)} judged bundled photos, {held} judged poems in this collection"
-           f"{f' ({left_out} judged poems it lacks not counted)' if left_out else ''} ({res.seconds_per_image:.1f} s/image)", rows)
-    for j in js:
-        console.print(f"[dim]{escape(j.image)}:[/] {escape(res.descriptions[j.image])} -> {escape(', '.join(res.top[j.image]))}")
-    top1 = [max(r, key=r.get) if r else "" for r in (res.run.get(j.image, {}) for j in js)]
-    from mmrag.jobs.poem_hubness import distinct_top1
-
-    console.print(f"first poems: {len(set(top1))} distinct over {len(top1)} photos; "
-                  f"{distinct_top1(top1):.0%} of the photos have a first poem no other photo has")
-    return {"row": name, "leave_one_out": leave_one_out, "second_reader": second_reader, "scores": rows[name], "photos": len(js), "judged_poems_held": held, "judged_poems_left_out": left_out, "descriptions": res.descriptions, "top": res.top, "run": res.run,
-            "seconds_per_image": res.seconds_per_image, "distinct_top1": len(set(top1)) / max(1, len(top1)),
-            "unshared_top1": distinct_top1(top1)}
+           f"{f' ({left_out} judged poems it lacks not counted)' if left_out else ''} ({per_image:.1f} s/image for the routes)", rows, extra)
+    learned = list(runs)[1]
+    for p in pools:
+        first = runs[learned][p.image][0] if p.ids else ""
+        title = p.titles[p.ids.index(first)] if first else "-"
+        console.print(f"[dim]{escape(p.image)}:[/] {escape(', '.join((p.titles or [])[:3]))} -> learned: {escape(title)}")
+    for name, t in top1.items():
+        console.print(f"first poems ({escape(name.split(': ', 1)[1])}): {len(set(t))} distinct over {len(t)} photos; "
+                      f"{distinct_top1(t):.0%} of the photos have a first poem no other photo has")
+    return {"rows": rows, "leave_one_out": leave_one_out, "second_reader": second_reader, "photos": len(js),
+            "judged_poems_held": held, "judged_poems_left_out": left_out, "depth": top_k, "c": c,
+            "runs": runs, "seconds_per_image": per_image,
+            "distinct_top1": {name: len(set(t)) / max(1, len(t)) for name, t in top1.items()},
+            "unshared_top1": {name: distinct_top1(t) for name, t in top1.items()}}

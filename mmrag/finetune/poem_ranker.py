@@ -1,0 +1,89 @@
+"""Train the learned poem ranker (``mmrag/jobs/poem_ranker.py``) on image -> poem judgements.
+
+For each judged photo the poem job's fused top ``depth`` (stored poems, no generated one, no ranker) and
+their feature rows are collected; a poem is a positive when the judgements grade it (1 or 2), else a
+negative (judged not relevant, or never read: the judgements' pools read the routes' top 5). A logistic
+regression (scikit-learn, standardised features, classes balanced) learns which rows are positives.
+
+With 30 photos nothing may be scored on a photo it was trained on: ``cross_validated`` trains one model
+per photo on all the others and reorders that photo with it (leave-one-photo-out), which is how
+``mmrag eval poem`` and ``mmrag finetune poem-ranker`` report the ranker.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from mmrag.errors import MissingDependencyError, MMRagError
+from mmrag.jobs.poem import PoemQueryEngine
+from mmrag.jobs.poem_features import FEATURES
+from mmrag.jobs.poem_ranker import LinearRanker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PhotoPool:
+    """One judged photo: its fused candidates (best first), their feature rows and grades (0: not judged relevant)."""
+
+    image: str
+    ids: list[str]
+    x: np.ndarray
+    grades: np.ndarray
+    description: str = ""
+    titles: list[str] | None = None
+
+
+def collect(engine: PoemQueryEngine, judgements: Sequence[Any], image_path, depth: int = 10, leave_one_out: bool = False,
+            progress: bool = True) -> list[PhotoPool]:
+    """Pools for ``judgements`` (``poem_eval.ImageJudgement``: image, poems {id: grade}); ``image_path``
+    maps an image name to its file; ``leave_one_out``: a photo is not its own caption-KB neighbour."""
+    from tqdm.auto import tqdm
+
+    pools = []
+    for j in tqdm(judgements, desc="fused candidates", unit="photo", disable=not progress):
+        exclude = {Path(j.image).name} if leave_one_out else set()
+        cands, x = engine.fused_candidates(image_path(j.image), depth, exclude_neighbours=exclude)
+        ids = [c.id for c in cands]
+        pools.append(PhotoPool(j.image, ids, x, np.array([j.poems.get(i, 0) for i in ids], np.int64),
+                               titles=[f"{c.title}/{c.author}" for c in cands]))
+    return pools
+
+
+def fit(pools: Sequence[PhotoPool], c: float = 1.0, depth: int = 10, trained: dict[str, Any] | None = None) -> LinearRanker:
+    """A ranker trained on every row of ``pools``; positives are rows with a grade."""
+    try:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import StandardScaler
+    except ImportError as e:
+        raise MissingDependencyError("scikit-learn", extra="train", why="training the poem ranker") from e
+
+    x = np.vstack([p.x for p in pools]).astype(np.float64)
+    y = np.concatenate([(p.grades > 0).astype(int) for p in pools])
+    if y.min() == y.max():
+        raise MMRagError(f"cannot train the poem ranker: all {len(y)} candidates of {len(pools)} photos are "
+                         f"{'judged relevant' if y.min() else 'unjudged'}; it needs both")
+    sc = StandardScaler().fit(x)
+    scale = np.where(sc.scale_ > 0, sc.scale_, 1.0)
+    model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit((x - sc.mean_) / scale, y)
+    info = {"photos": len(pools), "candidates": int(len(y)), "positives": int(y.sum()), "c": c, **(trained or {})}
+    return LinearRanker(list(FEATURES), sc.mean_.tolist(), scale.tolist(), model.coef_[0].tolist(), float(model.intercept_[0]), depth, info)
+
+
+def cross_validated(pools: Sequence[PhotoPool], c: float = 1.0) -> dict[str, list[str]]:
+    """Leave-one-photo-out: each photo's candidates reordered by a ranker trained on all the other photos."""
+    run = {}
+    for i, held in enumerate(pools):
+        ranker = fit([p for k, p in enumerate(pools) if k != i], c, depth=len(held.ids))
+        run[held.image] = [held.ids[k] for k in ranker.order(held.x)] if held.ids else []
+    return run
+
+
+def fused(pools: Sequence[PhotoPool]) -> dict[str, list[str]]:
+    """The routes' own (fused) order."""
+    return {p.image: list(p.ids) for p in pools}
