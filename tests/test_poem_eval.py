@@ -14,6 +14,9 @@ import pytest
 from mmrag.ingestion.poetry import Poem, iter_poems
 
 DATA = Path(__file__).parent / "data" / "chinese_poetry"
+# pools of read poems (docs/poems.md): the default set's, then the whole corpus's (poems the default set lacks)
+DEFAULT_SET_POOLS = ("default-top5", "tried-top5", "ranker-top5", "loo-top5", "both-top5")
+WHOLE_CORPUS_POOLS = ("all", "all-ranker-top5")
 
 
 # -- metrics -------------------------------------------------------------------------------
@@ -66,7 +69,7 @@ def test_judgements_ids_exist_in_the_full_default_set():
 
     ids = {p.id for p in iter_poems(root, "default")}
     raw = json.loads(JUDGEMENTS.read_text(encoding="utf-8"))
-    whole = {p["id"] for i in raw["images"] for p in i["poems"] if p.get("pool") == "all"}  # pooled from the whole corpus
+    whole = {p["id"] for i in raw["images"] for p in i["poems"] if p.get("pool") in WHOLE_CORPUS_POOLS}  # pooled from the whole corpus
     missing = {(j.image, pid) for j in load_judgements() for pid in j.poems if pid not in ids and pid not in whole}
     assert not missing
     assert whole and not whole & ids  # the whole-corpus pool added poems the default set lacks
@@ -81,7 +84,7 @@ def test_whole_corpus_judgements_exist_in_the_whole_corpus():
     from mmrag.evaluation.poem_eval import JUDGEMENTS
 
     raw = json.loads(JUDGEMENTS.read_text(encoding="utf-8"))
-    whole = {p["id"]: (i["image"], p["title"]) for i in raw["images"] for p in i["poems"] if p.get("pool") == "all"}
+    whole = {p["id"]: (i["image"], p["title"]) for i in raw["images"] for p in i["poems"] if p.get("pool") in WHOLE_CORPUS_POOLS}
     ids = {p.id for p in iter_poems(root, "all")}
     assert not {v for k, v in whole.items() if k not in ids}
 
@@ -90,7 +93,7 @@ def test_whole_corpus_pool_is_graded_with_reasons():
     from mmrag.evaluation.poem_eval import JUDGEMENTS
 
     raw = json.loads(JUDGEMENTS.read_text(encoding="utf-8"))
-    pooled = [p for i in raw["images"] for p in i["poems"] if p.get("pool") == "all"]
+    pooled = [p for i in raw["images"] for p in i["poems"] if p.get("pool") in WHOLE_CORPUS_POOLS]
     assert len(pooled) >= 30
     assert all(p["found_by"] == "pool" and p["grade"] in (1, 2) and p.get("note") for p in pooled)
 
@@ -157,10 +160,10 @@ def test_default_set_pool_is_recorded_both_ways():
 
     raw = json.loads(JUDGEMENTS.read_text(encoding="utf-8"))
     js = load_judgements()
-    pooled = [p for i in raw["images"] for p in i["poems"] if p.get("pool") in ("default-top5", "tried-top5", "ranker-top5")]
+    pooled = [p for i in raw["images"] for p in i["poems"] if p.get("pool") in DEFAULT_SET_POOLS]
     assert pooled and all(p["found_by"] == "pool" and p["grade"] in (1, 2) and p.get("note") for p in pooled)
     read = [e for i in raw["images"] for e in i.get("read_not_relevant", [])]
-    assert len(read) >= 80 and all(e["pool"] in ("default-top5", "tried-top5", "all", "ranker-top5") and e.get("title") for e in read)
+    assert len(read) >= 80 and all(e["pool"] in DEFAULT_SET_POOLS + WHOLE_CORPUS_POOLS and e.get("title") for e in read)
     assert all(j.read_not_relevant for j in js if j.image != "hubble_deep_field.jpg")  # every other photo's top 5 held an unfitting poem
 
 

@@ -86,6 +86,12 @@ def test_fit_learns_the_signal_and_leave_one_out_never_trains_on_the_photo_it_ra
     others = fit(pools[1:], depth=8)
     assert cross_validated(pools)[odd.image] == [odd.ids[i] for i in others.order(odd.x)]
     assert fit(pools, depth=8).order(odd.x) != others.order(odd.x)  # so the photo itself would have changed its order
+    # the same photos described the other way (`also`) train too, except the held-out photo's
+    also = _pools(seed=1)
+    also[0] = odd
+    both = fit([*pools[1:], *also[1:]], depth=8)
+    assert cross_validated(pools, also=also)[odd.image] == [odd.ids[i] for i in both.order(odd.x)]
+    assert both.trained["photos"] == 5 and both.trained["candidates"] == 80
 
 
 def test_fit_needs_both_classes():
@@ -192,7 +198,8 @@ def test_train_and_evaluate_the_ranker_from_the_command_line(tmp_path, session_h
     assert r.exit_code == 0, r.output
     assert "routes fused" in r.output and "learned ranker, leave-one-photo-out" in r.output and "ranker:" in r.output
     model = LinearRanker.load(tmp_path / "r.json")
-    assert model.depth == 5 and model.trained["photos"] == 4 and model.trained["candidates"] == 20
+    assert model.depth == 5 and model.trained["photos"] == 4 and model.trained["candidates"] == 40  # each photo described both ways
+    assert "as a new photo: learned ranker" in r.output
     r = runner.invoke(cli, ["eval", "poem", "--skip-split", "--judgements", str(tmp_path / "j.json"), "--route-top-k", "5",
                             "--json-out", str(tmp_path / "e.json")])
     assert r.exit_code == 0, r.output

@@ -193,14 +193,14 @@ def finetune_poem_ranker(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Model file to write (default: <home>/finetune/poem_ranker.json)."),
     depth: int = typer.Option(10, "--depth", min=2, help="Fused candidates per photo it learns to reorder (and reorders in `mmrag poem`)."),
     c: float = typer.Option(1.0, "--c", min=1e-6, help="Inverse regularisation strength of the logistic regression."),
-    leave_one_out: bool = typer.Option(False, "--leave-one-out", help="Describe each judged photo without its own caption-KB entry (as a new photo)."),
     second_reader: bool = typer.Option(False, "--second-reader", help="Leave out the judged poems a second reader found not relevant."),
 ) -> None:
     """Train the learned poem ranker (a logistic regression over route ranks and poem features) on image -> poem judgements.
 
-    Needs the poem collection the judgements name (`mmrag ingest poems`). First prints the leave-one-photo-out
-    scores (each photo reordered by a ranker trained on the others) beside the routes' own order, then trains
-    on every photo and writes the model; use it with `poem.ranker: <file>`."""
+    Needs the poem collection the judgements name (`mmrag ingest poems`). Each judged photo is described twice:
+    with its own caption-KB entry and without it (as a new photo). First prints, for each, the leave-one-photo-out
+    scores (each photo reordered by a ranker trained on the others) beside the routes' own order; then trains on
+    every photo and writes the model; use it with `poem.ranker: <file>`."""
     from mmrag.evaluation import poem_eval as pe
     from mmrag.finetune import poem_ranker as pr
     from mmrag.metrics.ir import ir_scores, rank_scores
@@ -212,21 +212,24 @@ def finetune_poem_ranker(
             if not js:
                 raise MMRagError(f"none of the judged poems in {path} is in the poem collection {mm.settings.poem.collection!r}; "
                                  "run `mmrag ingest poems` for the set they were judged on")
-            pools = pr.collect(mm.poem_engine, js, pe.resolve_image, depth=depth, leave_one_out=leave_one_out)
+            own, new = pr.both_ways(mm.poem_engine, js, pe.resolve_image, depth)
             qrels = {j.image: j.poems for j in js}
-            rows = {"routes fused": pr.fused(pools), "learned ranker, leave-one-photo-out": pr.cross_validated(pools, c)}
-            scores = {k: ir_scores(qrels, {i: rank_scores(v) for i, v in run.items()}, ("ndcg@1", "ndcg@5", "precision@1")) for k, run in rows.items()}
-            for name, sc in scores.items():
-                console.print(f"{name:38s} NDCG@1 {sc['ndcg@1']:.3f}  NDCG@5 {sc['ndcg@5']:.3f}  P@1 {sc['precision@1']:.3f}  "
-                              f"distinct first poems {len({r[0] for r in rows[name].values() if r})}/{len(rows[name])}")
+            scores = {}
+            for label, pools, other in (("photo in the KB", own, new), ("as a new photo", new, own)):
+                rows = {"routes fused": pr.fused(pools), "learned ranker, leave-one-photo-out": pr.cross_validated(pools, c, also=other)}
+                for name, run in rows.items():
+                    sc = ir_scores(qrels, {i: rank_scores(v) for i, v in run.items()}, ("ndcg@1", "ndcg@5", "precision@1"))
+                    scores[f"{label}: {name}"] = sc
+                    console.print(f"{label + ': ' + name:55s} NDCG@1 {sc['ndcg@1']:.3f}  NDCG@5 {sc['ndcg@5']:.3f}  P@1 {sc['precision@1']:.3f}  "
+                                  f"distinct first poems {len({r[0] for r in run.values() if r})}/{len(run)}")
             trained = {"judgements": path.name, "collection": mm.settings.poem.collection, "poems": mm.store.count(mm.settings.poem.collection),
-                       "leave_one_out": leave_one_out, "second_reader": second_reader,
+                       "described": "both ways: with and without the photo's own caption-KB entry", "second_reader": second_reader,
                        "cross_validated": {k: {m: round(v, 4) for m, v in sc.items()} for k, sc in scores.items()}}
-            ranker = pr.fit(pools, c, depth, trained)
+            ranker = pr.fit([*own, *new], c, depth, trained)
             out = ranker.save(out or mm.settings.home / "finetune" / "poem_ranker.json")
     except (MMRagError, ValueError) as e:
         raise fail(e)
-    console.print(f"{len(pools)} photos, {ranker.trained['candidates']} candidates ({ranker.trained['positives']} judged relevant); "
+    console.print(f"{len(js)} photos, described both ways: {ranker.trained['candidates']} candidates ({ranker.trained['positives']} judged relevant); "
                   f"{left_out} judged poems not in this collection")
     console.print("use it:\n" + escape(f"  poem:\n    ranker: {out}"))
 

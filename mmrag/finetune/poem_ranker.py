@@ -5,9 +5,11 @@ their feature rows are collected; a poem is a positive when the judgements grade
 negative (judged not relevant, or never read: the judgements' pools read the routes' top 5). A logistic
 regression (scikit-learn, standardised features, classes balanced) learns which rows are positives.
 
-With 30 photos nothing may be scored on a photo it was trained on: ``cross_validated`` trains one model
-per photo on all the others and reorders that photo with it (leave-one-photo-out), which is how
-``mmrag eval poem`` and ``mmrag finetune poem-ranker`` report the ranker.
+Each judged photo is collected twice (``both_ways``): described with its own caption-KB entry (it is in the
+bundled KB) and without it, as a new photo would be. With 30 photos nothing may be scored on a photo it was
+trained on: ``cross_validated`` trains one model per photo on all the others (both ways) and reorders that
+photo with it (leave-one-photo-out), which is how ``mmrag eval poem`` and ``mmrag finetune poem-ranker``
+report the ranker.
 """
 
 from __future__ import annotations
@@ -55,6 +57,16 @@ def collect(engine: PoemQueryEngine, judgements: Sequence[Any], image_path, dept
     return pools
 
 
+def both_ways(engine: PoemQueryEngine, judgements: Sequence[Any], image_path, depth: int = 10,
+              progress: bool = True) -> tuple[list[PhotoPool], list[PhotoPool]]:
+    """(pools with each judged photo as its own caption-KB neighbour, pools without): the judged photos are in
+    the bundled KB, so the first describes them from their own captions; a user's new photo is described from
+    other photos' captions, as in the second. The ranker trains on both, so that it learns for either case
+    (trained on the first alone it lost to the fused order on the second: docs/poems.md)."""
+    return (collect(engine, judgements, image_path, depth, leave_one_out=False, progress=progress),
+            collect(engine, judgements, image_path, depth, leave_one_out=True, progress=progress))
+
+
 def fit(pools: Sequence[PhotoPool], c: float = 1.0, depth: int = 10, trained: dict[str, Any] | None = None) -> LinearRanker:
     """A ranker trained on every row of ``pools``; positives are rows with a grade."""
     try:
@@ -71,15 +83,17 @@ def fit(pools: Sequence[PhotoPool], c: float = 1.0, depth: int = 10, trained: di
     sc = StandardScaler().fit(x)
     scale = np.where(sc.scale_ > 0, sc.scale_, 1.0)
     model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit((x - sc.mean_) / scale, y)
-    info = {"photos": len(pools), "candidates": int(len(y)), "positives": int(y.sum()), "c": c, **(trained or {})}
+    info = {"photos": len({p.image for p in pools}), "candidates": int(len(y)), "positives": int(y.sum()), "c": c, **(trained or {})}
     return LinearRanker(list(FEATURES), sc.mean_.tolist(), scale.tolist(), model.coef_[0].tolist(), float(model.intercept_[0]), depth, info)
 
 
-def cross_validated(pools: Sequence[PhotoPool], c: float = 1.0) -> dict[str, list[str]]:
-    """Leave-one-photo-out: each photo's candidates reordered by a ranker trained on all the other photos."""
+def cross_validated(pools: Sequence[PhotoPool], c: float = 1.0, also: Sequence[PhotoPool] = ()) -> dict[str, list[str]]:
+    """Leave-one-photo-out: each photo's candidates reordered by a ranker trained on all the other photos.
+    ``also``: more training pools (the same photos described the other way, ``both_ways``); a photo's pools
+    there are left out with it."""
     run = {}
-    for i, held in enumerate(pools):
-        ranker = fit([p for k, p in enumerate(pools) if k != i], c, depth=len(held.ids))
+    for held in pools:
+        ranker = fit([p for p in (*pools, *also) if p.image != held.image], c, depth=len(held.ids))
         run[held.image] = [held.ids[k] for k in ranker.order(held.x)] if held.ids else []
     return run
 

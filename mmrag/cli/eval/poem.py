@@ -147,8 +147,9 @@ def _split_eval(mm, home: Path, data_dir, base, tuned, reference: bool, cross_en
 
 def _route_eval(mm, judgements_path: Path, top_k: int, leave_one_out: bool = False, second_reader: bool = False, c: float = 1.0) -> dict:
     """The image -> poem route on the judgements: the routes' fused order, the learned ranker trained per held-out
-    photo on the others (leave-one-photo-out; the packaged ranker was trained on these very photos, so it is not
-    scored on them), and a configured cross-encoder / LLM judge when there is one."""
+    photo on the others (leave-one-photo-out, each described both ways as `mmrag finetune poem-ranker` trains; the
+    packaged ranker was trained on these very photos, so it is not scored on them), and a configured
+    cross-encoder / LLM judge when there is one."""
     from mmrag.evaluation import poem_eval as pe
     from mmrag.finetune import poem_ranker as pr
     from mmrag.jobs.poem_hubness import distinct_top1
@@ -163,13 +164,14 @@ def _route_eval(mm, judgements_path: Path, top_k: int, leave_one_out: bool = Fal
         raise MMRagError(f"none of the judged poems in {judgements_path} is in the poem collection {mm.settings.poem.collection!r}")
     qrels = {j.image: j.poems for j in js}
     t0 = time.perf_counter()
-    pools = pr.collect(engine, js, pe.resolve_image, depth=top_k, leave_one_out=leave_one_out)
-    per_image = (time.perf_counter() - t0) / len(js)
+    own, new = pr.both_ways(engine, js, pe.resolve_image, depth=top_k)
+    pools, other = (new, own) if leave_one_out else (own, new)
+    per_image = (time.perf_counter() - t0) / len(js) / 2
     s = mm.settings
     tail = f"{', leave-one-out' if leave_one_out else ''}{', second reader' if second_reader else ''}"
     base = f"image -> poem ({mm.poem_text_encoder.name} on {s.poem.collection!r} [{mm.store.count(s.poem.collection)} poems], hubness {s.poem.hubness}{tail})"
     runs = {f"{base}: routes fused": pr.fused(pools),
-            f"{base}: + learned ranker over the top {top_k}, trained on the other {len(pools) - 1} photos": pr.cross_validated(pools, c)}
+            f"{base}: + learned ranker over the top {top_k}, trained on the other {len(pools) - 1} photos": pr.cross_validated(pools, c, also=other)}
     if s.rerank.kind != "none":
         res = pe.image_route_run(mm, js, top_k=top_k, leave_one_out=leave_one_out)  # `mmrag poem` with the configured reranker
         runs[f"{base}: + rerank {s.rerank.kind}"] = {k: sorted(v, key=v.get, reverse=True) for k, v in res.run.items()}
