@@ -207,3 +207,20 @@ def test_train_and_evaluate_the_ranker_from_the_command_line(tmp_path, session_h
     assert len(out["rows"]) == 2 and all(0.0 <= v["ndcg@1"] <= 1.0 for v in out["rows"].values())
     assert "trained on the other 3 photos" in list(out["rows"])[1]
     assert all(len(run) == 4 and all(len(ids) == 5 for ids in run.values()) for run in out["runs"].values())
+
+
+def test_a_ranker_is_scored_as_it_is_only_on_photos_it_was_not_trained_on():
+    from mmrag.evaluation.poem_eval import resolve_image
+    from mmrag.finetune.poem_ranker import as_is, fit, trained_on
+    from mmrag.jobs.poem_ranker import LinearRanker, packaged_path
+
+    pools = _pools()
+    r = fit(pools[:4], depth=3)
+    assert trained_on(r, ["p0.jpg", "some/dir/p3.jpg", "p5.jpg"]) == ["p0.jpg", "some/dir/p3.jpg"]
+    run = as_is(r, pools[4:])
+    for p in pools[4:]:  # the first `depth` reordered, the rest as fused
+        assert run[p.image] == [p.ids[i] for i in r.order(p.x[:3])] + p.ids[3:]
+    # the shipped ranker was trained on the judged KB photos; the bundled query photos (not in the KB) are new to it
+    shipped = LinearRanker.load(packaged_path())
+    assert len(shipped.trained["images"]) == shipped.trained["photos"] and trained_on(shipped, ["demo.jpg", "forest_stream.jpg"]) == []
+    assert resolve_image("forest_stream.jpg").parent.name == "queries" and resolve_image("lake.jpg").parent.name == "images"

@@ -173,11 +173,16 @@ def held_judgements(judgements: Sequence[ImageJudgement], ids: set[str] | frozen
 
 
 def resolve_image(name: str) -> Path:
-    """A path as given, else a file name among the bundled KB photos (the ones the judgements were written for)."""
+    """A path as given, else a file name among the bundled KB photos (the ones the judgements were written for),
+    else among the bundled query photos (not in the KB: ``query_poems.json`` judges them)."""
     from importlib import resources
 
     p = Path(name)
-    return p if p.is_file() else Path(str(resources.files("mmrag.data").joinpath("kb"))) / "images" / name
+    if p.is_file():
+        return p
+    data = Path(str(resources.files("mmrag.data")))
+    kb = data / "kb" / "images" / name
+    return kb if kb.is_file() or not (data / "queries" / name).is_file() else data / "queries" / name
 
 
 @dataclass

@@ -83,7 +83,7 @@ def fit(pools: Sequence[PhotoPool], c: float = 1.0, depth: int = 10, trained: di
     sc = StandardScaler().fit(x)
     scale = np.where(sc.scale_ > 0, sc.scale_, 1.0)
     model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit((x - sc.mean_) / scale, y)
-    info = {"photos": len({p.image for p in pools}), "candidates": int(len(y)), "positives": int(y.sum()), "c": c, **(trained or {})}
+    info = {"photos": len({p.image for p in pools}), "images": sorted({p.image for p in pools}), "candidates": int(len(y)), "positives": int(y.sum()), "c": c, **(trained or {})}
     return LinearRanker(list(FEATURES), sc.mean_.tolist(), scale.tolist(), model.coef_[0].tolist(), float(model.intercept_[0]), depth, info)
 
 
@@ -96,6 +96,22 @@ def cross_validated(pools: Sequence[PhotoPool], c: float = 1.0, also: Sequence[P
         ranker = fit([p for p in (*pools, *also) if p.image != held.image], c, depth=len(held.ids))
         run[held.image] = [held.ids[k] for k in ranker.order(held.x)] if held.ids else []
     return run
+
+
+def as_is(ranker: LinearRanker, pools: Sequence[PhotoPool]) -> dict[str, list[str]]:
+    """Each photo's candidates reordered by ``ranker`` (its first ``ranker.depth``, as ``mmrag poem`` does): for
+    photos it was not trained on (``trained_on``)."""
+    run = {}
+    for p in pools:
+        head = ranker.order(p.x[: ranker.depth]) if p.ids else []
+        run[p.image] = [p.ids[i] for i in head] + p.ids[len(head):]
+    return run
+
+
+def trained_on(ranker: LinearRanker, images: Sequence[str]) -> list[str]:
+    """The ``images`` the ranker was trained on (by file name; its ``trained["images"]``)."""
+    seen = {Path(i).name for i in ranker.trained.get("images", [])}
+    return [i for i in images if Path(i).name in seen]
 
 
 def fused(pools: Sequence[PhotoPool]) -> dict[str, list[str]]:

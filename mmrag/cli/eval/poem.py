@@ -157,6 +157,7 @@ def _route_eval(mm, judgements_path: Path, top_k: int, leave_one_out: bool = Fal
 
     all_js = pe.load_judgements(judgements_path, second_reader=second_reader)
     engine = mm.poem_engine
+    configured = engine.ranker  # the learned ranker `mmrag poem` would use (poem.ranker)
     engine.settings = engine.settings.model_copy(update={"ranker": "none"})
     # score this collection on the judged poems it holds (pooled whole-corpus poems are not in the default set)
     js, left_out = pe.held_judgements(all_js, frozenset(engine.index.ids))
@@ -172,6 +173,13 @@ def _route_eval(mm, judgements_path: Path, top_k: int, leave_one_out: bool = Fal
     base = f"image -> poem ({mm.poem_text_encoder.name} on {s.poem.collection!r} [{mm.store.count(s.poem.collection)} poems], hubness {s.poem.hubness}{tail})"
     runs = {f"{base}: routes fused": pr.fused(pools),
             f"{base}: + learned ranker over the top {top_k}, trained on the other {len(pools) - 1} photos": pr.cross_validated(pools, c, also=other)}
+    if configured is not None:
+        seen = pr.trained_on(configured, [j.image for j in js])
+        if seen:  # scoring it on its own training photos would measure memory, not ranking
+            console.print(f"the configured ranker ({escape(s.poem.ranker)}) was trained on {len(seen)} of these {len(js)} photos: "
+                          "not scored as it is (the row above trains one per photo on the others)")
+        else:
+            runs[f"{base}: + the configured ranker ({s.poem.ranker}) as it is, trained on other photos"] = pr.as_is(configured, pools)
     if s.rerank.kind != "none":
         res = pe.image_route_run(mm, js, top_k=top_k, leave_one_out=leave_one_out)  # `mmrag poem` with the configured reranker
         runs[f"{base}: + rerank {s.rerank.kind}"] = {k: sorted(v, key=v.get, reverse=True) for k, v in res.run.items()}
