@@ -119,6 +119,9 @@ def test_bad_judgements_file_is_a_clear_error(tmp_path):
     bad.write_text('{"images": [{"image": "lake.jpg"}]}')
     with pytest.raises(MMRagError, match="bad.json"):
         load_judgements(bad)
+    bad.write_text('{"images": [{"image": "lake.jpg", "poems": []}]}')
+    with pytest.raises(MMRagError, match="bad.json: image 'lake.jpg' lists no poems"):
+        load_judgements(bad)
 
 
 def test_read_not_relevant_lists_load_and_are_not_scored(tmp_path):
@@ -128,6 +131,7 @@ def test_read_not_relevant_lists_load_and_are_not_scored(tmp_path):
     f.write_text(json.dumps({"images": [
         {"image": "lake.jpg", "poems": [{"id": "p1", "grade": 2}], "read_not_relevant": [{"id": "n1", "title": "t", "pool": "x"}, "n2"]},
         {"image": "robin.jpg", "poems": [{"id": "p2"}]},
+        {"image": "squirrel.jpg", "poems": [], "read_not_relevant": ["n3"]},  # read, and nothing fits: not scored
     ]}))
     a, b = load_judgements(f)
     assert a.poems == {"p1": 2} and a.read_not_relevant == {"n1", "n2"}  # read, not relevant: no grade, not in the qrels

@@ -144,8 +144,10 @@ def load_judgements(path: str | Path = JUDGEMENTS, second_reader: bool = False) 
             if not kept and item["poems"]:
                 continue  # every poem of this photo was rejected by the second reader: nothing to score it on
             poems = {p["id"]: int(p.get("grade", 1)) for p in kept}
+            if not poems and item.get("read_not_relevant"):
+                continue  # its pool was read and nothing fits: there is nothing to score it on
             if not poems:
-                raise MMRagError(f"{path}: image {item['image']!r} lists no poems")
+                raise MMRagError(f"{path}: image {item['image']!r} lists no poems (and none read and found not to fit)")
             try:
                 not_relevant = read_not_relevant(item, poems)
             except MMRagError as e:
