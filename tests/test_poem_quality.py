@@ -455,7 +455,8 @@ def test_the_whole_job_result_with_a_scripted_generator(make_app):
     app = make_app()  # no caption KB: the job describes from the photo's tags and facts alone
     spec = poem_spec(app.text_encoder, app.settings.poem.collection)
     PoemIngestion(app.text_encoder, app.store, spec, batch_size=8).run(iter_poems(DATA, "default"), progress=False)
-    engine = PoemQueryEngine(app.retriever, _scripted("春风吹绿柳，细雨润花红"), app.text_encoder, app.store, app.settings.poem)
+    settings = app.settings.poem.model_copy(update={"generate_candidate": True})  # off by default (docs/poems.md)
+    engine = PoemQueryEngine(app.retriever, _scripted("春风吹绿柳，细雨润花红"), app.text_encoder, app.store, settings)
     demo = str(resources.files("mmrag.data").joinpath("queries/demo.jpg"))
     r = engine.poem(demo, words="古城黄昏", top_k=3)
     assert r.best is not None and len(r.candidates) == 3 and r.best_lines

@@ -304,7 +304,7 @@ def test_poem_job_end_to_end(make_app):
 
     from mmrag.ingestion.poem_pipeline import PoemIngestion, poem_spec
 
-    app = make_app(poem={"top_k": 4}, rerank={"kind": "llm_judge", "max_candidates": 3})
+    app = make_app(poem={"top_k": 4, "generate_candidate": True}, rerank={"kind": "llm_judge", "max_candidates": 3})
     app.ensure_knowledge_base(progress=False)
     spec = poem_spec(app.text_encoder, app.settings.poem.collection)
     PoemIngestion(app.text_encoder, app.store, spec).run(iter_poems(DATA, "default"), progress=False)

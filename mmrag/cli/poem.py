@@ -47,12 +47,15 @@ def poem(
     words: str = typer.Option("", "--words", "-w", help="Your own words about the image or the mood you want (Chinese works best)."),
     top_k: Optional[int] = typer.Option(None, "--top-k", "-k", min=1, max=50, help="Candidates to show (default: poem.top_k)."),
     rerank: Optional[str] = typer.Option(None, help="Override rerank.kind: none, cross_encoder or llm_judge."),
+    generate: Optional[bool] = typer.Option(None, "--generate/--no-generate", help="Also have the generator write a poem that "
+                                            "competes with the stored ones, if it passes the form check (~3 s; default: poem.generate_candidate)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Find (or write) a classical Chinese poem for an image: imagery terms from what is known about it, retrieve by poem,
     translation and imagery, fuse, reorder the top 10 with the learned ranker (poem.ranker). The first run fetches the chinese-poetry data and ingests the default set."""
     try:
-        with build_app({"rerank.kind": rerank} if rerank else None) as mm:
+        overrides = {**({"rerank.kind": rerank} if rerank else {}), **({"poem.generate_candidate": generate} if generate is not None else {})}
+        with build_app(overrides or None) as mm:
             print_poem(mm.poem(image, words=words, top_k=top_k), as_json)
     except MMRagError as e:
         raise fail(e)
