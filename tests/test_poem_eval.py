@@ -196,3 +196,21 @@ def test_the_packaged_second_reading_is_well_formed():
     assert len(strict) == len(first) == 30  # every photo keeps at least one poem both readers accept
     dropped = sum(len(a.poems) - len(b.poems) for a, b in zip(first, strict))
     assert dropped > 0  # the stricter reading rejected some pooled poems (docs/poems.md)
+
+
+def test_query_photo_judgements_are_held_out_from_the_packaged_ranker():
+    """mmrag/data/judgements/query_poems.json judges the bundled query photos (not in the caption KB): photos with
+    no fitting poem in the read pools are kept as read and not scored; none was used to train the shipped ranker."""
+    from mmrag.evaluation.poem_eval import JUDGEMENTS, load_judgements, resolve_image
+    from mmrag.finetune.poem_ranker import trained_on
+    from mmrag.jobs.poem_ranker import LinearRanker, packaged_path
+
+    path = JUDGEMENTS.parent / "query_poems.json"
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    js = load_judgements(path)
+    assert len(raw["images"]) == 17 and 0 < len(js) < 17  # the others: nothing in either top 5 fits
+    assert all(resolve_image(i["image"]).parent.name == "queries" and i["read_not_relevant"] for i in raw["images"])
+    assert all(p["pool"] == "query-top5" and p.get("note") and p["grade"] in (1, 2) for i in raw["images"] for p in i["poems"])
+    assert trained_on(LinearRanker.load(packaged_path()), [i["image"] for i in raw["images"]]) == []
+    kb = {j.image for j in load_judgements()}
+    assert not kb & {j.image for j in js}
