@@ -6,7 +6,8 @@ routes (A poem vectors, B translation vectors, C imagery BM25, D imagery share) 
 isoftmax), the fused top 10 - the same scores the engine computes, without the generator (the
 generated poem is never a judged poem). Reports NDCG@1/@5 (ranx) and how many photos share a first
 poem. ``--leave-one-out`` drops the photo itself from its neighbours (the judged photos are in the
-caption KB, so otherwise its own captions describe it).
+caption KB, so otherwise its own captions describe it). The learned ranker that reorders the fused top 10
+is scored by ``mmrag eval poem`` (leave-one-photo-out), not here: these rows are the fused order it starts from.
 
 Needs the default poem set ingested (``mmrag ingest poems``, or a first ``mmrag poem``) in the
 configured store; reads it, writes nothing but the index cache under <home>/cache.

@@ -7,9 +7,9 @@ hubness-corrected, ``poem_hubness``), route C: the terms in the poems' lines (BM
 of a poem's imagery that the photo shows; fragments (句,
 ``poem_imagery.is_fragment``) left out of all four -> fused (RRF) ->
 a generated poem in the form of the top candidate, if it passes the form check, is scored on route A
-like the stored poems and fused with them (not on routes C and D: it was written from those terms) -> an
-optional reranker -> the best couplet of the winner, with its title, author and the description that
-led there.
+like the stored poems and fused with them (not on routes C and D: it was written from those terms) -> the
+learned ranker reorders the fused top 10 (``poem_ranker``, over ``poem_features``) -> an optional reranker
+-> the best couplet of the winner, with its title, author and the description that led there.
 """
 
 from __future__ import annotations
