@@ -213,15 +213,18 @@ def finetune_poem_ranker(
                 raise MMRagError(f"none of the judged poems in {path} is in the poem collection {mm.settings.poem.collection!r}; "
                                  "run `mmrag ingest poems` for the set they were judged on")
             own, new = pr.both_ways(mm.poem_engine, js, pe.resolve_image, depth)
-            qrels = {j.image: j.poems for j in js}
             scores = {}
             for label, pools, other in (("photo in the KB", own, new), ("as a new photo", new, own)):
-                rows = {"routes fused": pr.fused(pools), "learned ranker, leave-one-photo-out": pr.cross_validated(pools, c, also=other)}
+                texts = {p.image: p.text_of() for p in pools}
+                every_text = {i: t for j in js for i, t in j.texts.items()} | {i: t for per in texts.values() for i, t in per.items()}
+                # scored as `mmrag poem` lists them: a poem once, whichever reading of it is ranked or judged
+                qrels, rows = pe.scored_runs(js, {"routes fused": pr.fused(pools),
+                                                  "learned ranker, leave-one-photo-out": pr.cross_validated(pools, c, also=other)}, texts)
                 for name, run in rows.items():
                     sc = ir_scores(qrels, {i: rank_scores(v) for i, v in run.items()}, ("ndcg@1", "ndcg@5", "precision@1"))
                     scores[f"{label}: {name}"] = sc
                     console.print(f"{label + ': ' + name:55s} NDCG@1 {sc['ndcg@1']:.3f}  NDCG@5 {sc['ndcg@5']:.3f}  P@1 {sc['precision@1']:.3f}  "
-                                  f"distinct first poems {len({r[0] for r in run.values() if r})}/{len(run)}")
+                                  f"distinct first poems {len(set(pe.first_poems(run, every_text)))}/{len(run)}")
             trained = {"judgements": path.name, "collection": mm.settings.poem.collection, "poems": mm.store.count(mm.settings.poem.collection),
                        "described": "both ways: with and without the photo's own caption-KB entry", "second_reader": second_reader,
                        "cross_validated": {k: {m: round(v, 4) for m, v in sc.items()} for k, sc in scores.items()}}

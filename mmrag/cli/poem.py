@@ -35,6 +35,8 @@ def print_poem(result, as_json: bool) -> None:
         console.print(f"[dim]generated poem dropped:[/] {escape(result.dropped)}")
     console.print("[dim]timings:[/] " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in result.timings.items()))
     console.print(f"[dim]ranked by:[/] {escape(result.ranked_by)}")
+    if result.folded:
+        console.print(f"[dim]other readings of listed poems left out:[/] {len(result.folded)}")
     console.print(f"[bold]description:[/] {escape(result.description)}")
     if result.best:
         b = result.best

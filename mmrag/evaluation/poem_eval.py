@@ -21,6 +21,7 @@ import numpy as np
 
 from mmrag.errors import MMRagError
 from mmrag.finetune.embedder_data import PoemDoc
+from mmrag.jobs.poem_distinct import canonical, fold
 from mmrag.metrics.ir import COLUMNS, METRICS, Qrels, Run, rank_scores
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,53 @@ class ImageJudgement:
     # poems read with the photo and found not to fit (pooling records): not scored, kept so that "every
     # poem of a route's top 5 was read" can be checked; an unjudged poem is one in neither list
     read_not_relevant: frozenset[str] = frozenset()
+    texts: dict[str, str] = field(default_factory=dict)  # judged poem id -> its lines (to find its other readings)
+
+    def canonical(self, candidate_texts: Mapping[str, str]) -> dict[str, str]:
+        """{id: the judged id that stands for its poem} over the judged poems and ``candidate_texts`` (a
+        ranking's poems): a candidate that is another reading of a judged poem (《送灵澈上人》 for 《送灵澈》)
+        counts as that poem (``poem_distinct``)."""
+        return canonical({**candidate_texts, **self.texts}, among=list(self.poems))
+
+    def grades(self, canon: Mapping[str, str]) -> dict[str, int]:
+        """Qrels with one entry per judged poem (two judged readings of one poem: the higher grade)."""
+        out: dict[str, int] = {}
+        for pid, g in self.poems.items():
+            r = canon.get(pid, pid)
+            out[r] = max(out.get(r, 0), g)
+        return out
+
+
+def scored_run(ids: Sequence[str], texts: Mapping[str, str], canon: Mapping[str, str]) -> list[str]:
+    """A ranking as ``mmrag poem`` shows it (later readings of a listed poem folded away), its ids mapped to
+    the judged ids that stand for the same poems."""
+    kept, _ = fold(list(ids), text=lambda i: texts.get(i, ""), key=lambda i: i)
+    return list(dict.fromkeys(canon.get(i, i) for i in kept))
+
+
+def scored_runs(judgements: Sequence[ImageJudgement], runs: Mapping[str, Mapping[str, Sequence[str]]],
+                texts: Mapping[str, Mapping[str, str]]) -> tuple[Qrels, dict[str, dict[str, list[str]]]]:
+    """(qrels, runs) scored on poems rather than readings: each run (name -> image -> ids, best first) folded as
+    ``mmrag poem`` folds its list and mapped to the judged readings (``scored_run``); ``texts``: image -> {id: lines}
+    of the ranked poems. The qrels count two judged readings of one poem once."""
+    qrels: Qrels = {}
+    out: dict[str, dict[str, list[str]]] = {name: {} for name in runs}
+    for j in judgements:
+        t = texts.get(j.image, {})
+        canon = j.canonical(t)
+        qrels[j.image] = j.grades(canon)
+        for name, run in runs.items():
+            if j.image in run:
+                out[name][j.image] = scored_run(run[j.image], t, canon)
+    return qrels, out
+
+
+def first_poems(run: Mapping[str, Sequence[str]], texts: Mapping[str, str]) -> list[str]:
+    """Each image's first poem, two readings of one poem given the same id (``texts``: id -> lines of every
+    ranked or judged poem), so that counting distinct first poems counts poems."""
+    firsts = [r[0] if r else "" for r in run.values()]
+    canon = canonical({i: texts.get(i, "") for i in firsts if i})
+    return [canon.get(i, i) for i in firsts]
 
 
 def read_not_relevant(item: Mapping[str, Any], poems: Mapping[str, int]) -> frozenset[str]:
@@ -153,7 +201,7 @@ def load_judgements(path: str | Path = JUDGEMENTS, second_reader: bool = False) 
             except MMRagError as e:
                 raise MMRagError(f"{path}: {e}") from None
             out.append(ImageJudgement(item["image"], poems, item.get("why", ""), {p["id"]: p.get("title", "") for p in kept},
-                                      not_relevant))
+                                      not_relevant, {p["id"]: "".join(p.get("lines") or []) for p in kept}))
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise MMRagError(f"{path}: not a judgements file ({type(e).__name__}: {e})") from e
     return out
@@ -170,7 +218,8 @@ def held_judgements(judgements: Sequence[ImageJudgement], ids: set[str] | frozen
         dropped += len(j.poems) - len(held)
         if held:
             out.append(ImageJudgement(j.image, held, j.why, {pid: t for pid, t in j.titles.items() if pid in held},
-                                      frozenset(pid for pid in j.read_not_relevant if pid in ids)))
+                                      frozenset(pid for pid in j.read_not_relevant if pid in ids),
+                                      {pid: t for pid, t in j.texts.items() if pid in held}))
     return out, dropped
 
 
@@ -193,6 +242,7 @@ class ImageRouteResult:
     descriptions: dict[str, str]
     seconds_per_image: float
     top: dict[str, list[str]] = field(default_factory=dict)  # image -> top titles
+    texts: dict[str, dict[str, str]] = field(default_factory=dict)  # image -> {poem id: its lines}
 
 
 def image_route_run(engine, judgements: Sequence[ImageJudgement], top_k: int = 10, progress: bool = True,
@@ -208,6 +258,7 @@ def image_route_run(engine, judgements: Sequence[ImageJudgement], top_k: int = 1
     run: Run = {}
     desc: dict[str, str] = {}
     top: dict[str, list[str]] = {}
+    texts: dict[str, dict[str, str]] = {}
     t0 = time.perf_counter()
     for j in tqdm(judgements, desc="image -> poem", unit="image", disable=not progress):
         if leave_one_out:
@@ -218,7 +269,8 @@ def image_route_run(engine, judgements: Sequence[ImageJudgement], top_k: int = 1
         run[j.image] = rank_scores([c.id for c in kept])
         desc[j.image] = res.description
         top[j.image] = [f"{c.title}/{c.author}" for c in kept[:3]]
-    return ImageRouteResult(run, desc, (time.perf_counter() - t0) / max(1, len(judgements)), top)
+        texts[j.image] = {c.id: "".join(c.lines) for c in kept}
+    return ImageRouteResult(run, desc, (time.perf_counter() - t0) / max(1, len(judgements)), top, texts)
 
 
 def markdown_table(rows: Mapping[str, Mapping[str, float]], extra: Mapping[str, Mapping[str, str]] | None = None) -> str:

@@ -1,8 +1,9 @@
 """Train the learned poem ranker (``mmrag/jobs/poem_ranker.py``) on image -> poem judgements.
 
 For each judged photo the poem job's fused top ``depth`` (stored poems, no generated one, no ranker) and
-their feature rows are collected; a poem is a positive when the judgements grade it (1 or 2), else a
-negative (judged not relevant, or never read: the judgements' pools read the routes' top 5). A logistic
+their feature rows are collected; a poem is a positive when the judgements grade it (1 or 2), or grade another
+reading of it (``poem_distinct``), else a negative (judged not relevant, or never read: the judgements' pools
+read the routes' top 5). A logistic
 regression (scikit-learn, standardised features, classes balanced) learns which rows are positives.
 
 Each judged photo is collected twice (``both_ways``): described with its own caption-KB entry (it is in the
@@ -39,6 +40,10 @@ class PhotoPool:
     grades: np.ndarray
     description: str = ""
     titles: list[str] | None = None
+    texts: list[str] | None = None  # each candidate's lines, joined (to fold readings of one poem when scoring)
+
+    def text_of(self) -> dict[str, str]:
+        return dict(zip(self.ids, self.texts or []))
 
 
 def collect(engine: PoemQueryEngine, judgements: Sequence[Any], image_path, depth: int = 10, leave_one_out: bool = False,
@@ -52,8 +57,12 @@ def collect(engine: PoemQueryEngine, judgements: Sequence[Any], image_path, dept
         exclude = {Path(j.image).name} if leave_one_out else set()
         cands, x = engine.fused_candidates(image_path(j.image), depth, exclude_neighbours=exclude)
         ids = [c.id for c in cands]
-        pools.append(PhotoPool(j.image, ids, x, np.array([j.poems.get(i, 0) for i in ids], np.int64),
-                               titles=[f"{c.title}/{c.author}" for c in cands]))
+        texts = ["".join(c.lines) for c in cands]
+        # another reading of a judged poem (《送灵澈上人》 for 《送灵澈》) has that poem's grade
+        canon = j.canonical(dict(zip(ids, texts)))
+        grades = j.grades(canon)
+        pools.append(PhotoPool(j.image, ids, x, np.array([grades.get(canon.get(i, i), 0) for i in ids], np.int64),
+                               titles=[f"{c.title}/{c.author}" for c in cands], texts=texts))
     return pools
 
 

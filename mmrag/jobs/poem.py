@@ -32,8 +32,9 @@ from mmrag.embedding.protocols import TextEncoder
 from mmrag.errors import EmptyCollectionError, MMRagError
 from mmrag.generation import poem_prompts as pp
 from mmrag.generation.prompt_store import UpdatablePrompts
-from mmrag.jobs.poem_hubness import corrected, penalties
+from mmrag.jobs.poem_distinct import fold
 from mmrag.jobs.poem_features import candidate_features
+from mmrag.jobs.poem_hubness import corrected, penalties
 from mmrag.jobs.poem_imagery import Imagery, image_imagery, is_fragment
 from mmrag.jobs.poem_index import PoemIndex, build_index
 from mmrag.jobs.poem_ranker import LinearRanker, rerank_head, resolve
@@ -88,6 +89,7 @@ class PoemResult:
     prompts: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     ranked_by: str = "routes"  # "routes" (fused order), or the learned ranker's file that reordered them
+    folded: dict[str, str] = field(default_factory=dict)  # a left-out reading's id -> the listed reading of that poem
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -330,7 +332,8 @@ class PoemQueryEngine(UpdatablePrompts, BaseQueryEngine):
         t["describe"] = time.perf_counter()
         query = f"{description} {words}".strip()
         ranker = self.ranker
-        limit = max(k, self.rerank_candidates, ranker.depth if ranker else 0)
+        # k more than any stage needs: readings of a poem already listed are folded away at the end
+        limit = max(k, self.rerank_candidates, ranker.depth if ranker else 0) + k
         routes, qvec = self.routes(query, imagery)
         candidates = self.fuse(routes, limit)
         t["retrieve"] = time.perf_counter()
@@ -343,7 +346,8 @@ class PoemQueryEngine(UpdatablePrompts, BaseQueryEngine):
                 candidates = self.fuse(routes, limit)
         t["compose"] = time.perf_counter()
         candidates = self.learned_order(routes, imagery, candidates)
-        ranked = self.rerank(query, candidates)[:k]
+        ranked, folded = fold(self.rerank(query, candidates), text=lambda c: "".join(c.lines), key=lambda c: c.id)
+        ranked = ranked[:k]
         t["rerank"] = time.perf_counter()
         best = ranked[0] if ranked else None
         lines = self.best_lines(query, best, imagery) if best else []
@@ -353,7 +357,8 @@ class PoemQueryEngine(UpdatablePrompts, BaseQueryEngine):
         timings["total"] = t["best_lines"] - t["start"]
         return PoemResult(best, lines, description, ranked, words, search.tags, [h.image_path for h in search.hits],
                           imagery=dict(imagery.weights), dropped=self._dropped, prompts=prompts, timings=timings,
-                          ranked_by=f"learned ranker ({Path(self._ranker[0]).name})" if ranker else "routes")
+                          ranked_by=f"learned ranker ({Path(self._ranker[0]).name})" if ranker else "routes",
+                          folded={str(a): str(b) for a, b in folded.items()})
 
     def _query(self, query_bundle: QueryBundle) -> Response:
         if query_bundle.image_path:

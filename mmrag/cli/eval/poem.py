@@ -152,6 +152,7 @@ def _route_eval(mm, judgements_path: Path, top_k: int, leave_one_out: bool = Fal
     cross-encoder / LLM judge when there is one."""
     from mmrag.evaluation import poem_eval as pe
     from mmrag.finetune import poem_ranker as pr
+    from mmrag.jobs.poem_distinct import fold
     from mmrag.jobs.poem_hubness import distinct_top1
     from mmrag.metrics.ir import ir_scores, rank_scores
 
@@ -163,7 +164,6 @@ def _route_eval(mm, judgements_path: Path, top_k: int, leave_one_out: bool = Fal
     js, left_out = pe.held_judgements(all_js, frozenset(engine.index.ids))
     if not js:
         raise MMRagError(f"none of the judged poems in {judgements_path} is in the poem collection {mm.settings.poem.collection!r}")
-    qrels = {j.image: j.poems for j in js}
     t0 = time.perf_counter()
     own, new = pr.both_ways(engine, js, pe.resolve_image, depth=top_k)
     pools, other = (new, own) if leave_one_out else (own, new)
@@ -180,25 +180,37 @@ def _route_eval(mm, judgements_path: Path, top_k: int, leave_one_out: bool = Fal
                           "not scored as it is (the row above trains one per photo on the others)")
         else:
             runs[f"{base}: + the configured ranker ({s.poem.ranker}) as it is, trained on other photos"] = pr.as_is(configured, pools)
+    texts = {p.image: p.text_of() for p in pools}
     if s.rerank.kind != "none":
         res = pe.image_route_run(mm, js, top_k=top_k, leave_one_out=leave_one_out)  # `mmrag poem` with the configured reranker
         runs[f"{base}: + rerank {s.rerank.kind}"] = {k: sorted(v, key=v.get, reverse=True) for k, v in res.run.items()}
+        for image, t in res.texts.items():
+            texts[image] = {**texts.get(image, {}), **t}
+    # how often a top 5 held one poem twice before the job folded readings together (poem_distinct)
+    repeated = {name: sum(1 for image, ids in run.items() if fold(ids[:5], text=lambda i, t=texts.get(image, {}): t.get(i, ""), key=str)[1])
+                for name, run in runs.items()}
+    # scored as `mmrag poem` lists them: a poem once, whichever reading of it is ranked or judged
+    qrels, runs = pe.scored_runs(js, runs, texts)
+    every_text = {i: t for j in js for i, t in j.texts.items()} | {i: t for per in texts.values() for i, t in per.items()}
     rows = {name: ir_scores(qrels, {k: rank_scores(v) for k, v in run.items()}) for name, run in runs.items()}
-    top1 = {name: [run.get(j.image, [""])[0] if run.get(j.image) else "" for j in js] for name, run in runs.items()}
+    top1 = {name: pe.first_poems({j.image: run.get(j.image, []) for j in js}, every_text) for name, run in runs.items()}
     extra = {name: {"distinct first poems": f"{len(set(t))}/{len(t)}"} for name, t in top1.items()}
     held = sum(len(j.poems) for j in js)
     _table(f"image -> poem route, {len(js)} judged bundled photos, {held} judged poems in this collection"
            f"{f' ({left_out} judged poems it lacks not counted)' if left_out else ''} ({per_image:.1f} s/image for the routes)", rows, extra)
     learned = list(runs)[1]
     for p in pools:
-        first = runs[learned][p.image][0] if p.ids else ""
-        title = p.titles[p.ids.index(first)] if first else "-"
+        first = runs[learned][p.image][0] if runs[learned].get(p.image) else ""
+        title = p.titles[p.ids.index(first)] if first in p.ids else next((j.titles.get(first, "") for j in js if j.image == p.image), "-")
         console.print(f"[dim]{escape(p.image)}:[/] {escape(', '.join((p.titles or [])[:3]))} -> learned: {escape(title)}")
     for name, t in top1.items():
         console.print(f"first poems ({escape(name.split(': ', 1)[1])}): {len(set(t))} distinct over {len(t)} photos; "
                       f"{distinct_top1(t):.0%} of the photos have a first poem no other photo has")
+    for name, n in repeated.items():
+        console.print(f"top 5s that held one poem twice before readings were folded ({escape(name.split(': ', 1)[1])}): {n} of {len(js)} photos")
     return {"rows": rows, "leave_one_out": leave_one_out, "second_reader": second_reader, "photos": len(js),
             "judged_poems_held": held, "judged_poems_left_out": left_out, "depth": top_k, "c": c,
             "runs": runs, "seconds_per_image": per_image,
             "distinct_top1": {name: len(set(t)) / max(1, len(t)) for name, t in top1.items()},
-            "unshared_top1": {name: distinct_top1(t) for name, t in top1.items()}}
+            "unshared_top1": {name: distinct_top1(t) for name, t in top1.items()},
+            "repeated_in_top5_before_folding": repeated}
