@@ -15,7 +15,7 @@ from mmrag.ingestion.poetry import Poem, iter_poems
 
 DATA = Path(__file__).parent / "data" / "chinese_poetry"
 # pools of read poems (docs/poems.md): the default set's, then the whole corpus's (poems the default set lacks)
-DEFAULT_SET_POOLS = ("default-top5", "tried-top5", "ranker-top5", "loo-top5", "both-top5")
+DEFAULT_SET_POOLS = ("default-top5", "tried-top5", "ranker-top5", "loo-top5", "both-top5", "fold-top5")
 WHOLE_CORPUS_POOLS = ("all", "all-ranker-top5")
 
 
@@ -210,7 +210,7 @@ def test_query_photo_judgements_are_held_out_from_the_packaged_ranker():
     js = load_judgements(path)
     assert len(raw["images"]) == 17 and 0 < len(js) < 17  # the others: nothing in either top 5 fits
     assert all(resolve_image(i["image"]).parent.name == "queries" and i["read_not_relevant"] for i in raw["images"])
-    assert all(p["pool"] == "query-top5" and p.get("note") and p["grade"] in (1, 2) for i in raw["images"] for p in i["poems"])
+    assert all(p["pool"] in ("query-top5", "fold-top5") and p.get("note") and p["grade"] in (1, 2) for i in raw["images"] for p in i["poems"])
     assert trained_on(LinearRanker.load(packaged_path()), [i["image"] for i in raw["images"]]) == []
     kb = {j.image for j in load_judgements()}
     assert not kb & {j.image for j in js}
