@@ -216,7 +216,6 @@ def finetune_poem_ranker(
             scores = {}
             for label, pools, other in (("photo in the KB", own, new), ("as a new photo", new, own)):
                 texts = {p.image: p.text_of() for p in pools}
-                every_text = {i: t for j in js for i, t in j.texts.items()} | {i: t for per in texts.values() for i, t in per.items()}
                 # scored as `mmrag poem` lists them: a poem once, whichever reading of it is ranked or judged
                 qrels, rows = pe.scored_runs(js, {"routes fused": pr.fused(pools),
                                                   "learned ranker, leave-one-photo-out": pr.cross_validated(pools, c, also=other)}, texts)
@@ -224,7 +223,7 @@ def finetune_poem_ranker(
                     sc = ir_scores(qrels, {i: rank_scores(v) for i, v in run.items()}, ("ndcg@1", "ndcg@5", "precision@1"))
                     scores[f"{label}: {name}"] = sc
                     console.print(f"{label + ': ' + name:55s} NDCG@1 {sc['ndcg@1']:.3f}  NDCG@5 {sc['ndcg@5']:.3f}  P@1 {sc['precision@1']:.3f}  "
-                                  f"distinct first poems {len(set(pe.first_poems(run, every_text)))}/{len(run)}")
+                                  f"distinct first poems {len(set(pe.first_poems(run, js, texts)))}/{len(run)}")
             trained = {"judgements": path.name, "collection": mm.settings.poem.collection, "poems": mm.store.count(mm.settings.poem.collection),
                        "described": "both ways: with and without the photo's own caption-KB entry", "second_reader": second_reader,
                        "cross_validated": {k: {m: round(v, 4) for m, v in sc.items()} for k, sc in scores.items()}}

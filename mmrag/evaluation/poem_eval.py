@@ -138,11 +138,13 @@ def scored_runs(judgements: Sequence[ImageJudgement], runs: Mapping[str, Mapping
     return qrels, out
 
 
-def first_poems(run: Mapping[str, Sequence[str]], texts: Mapping[str, str]) -> list[str]:
-    """Each image's first poem, two readings of one poem given the same id (``texts``: id -> lines of every
-    ranked or judged poem), so that counting distinct first poems counts poems."""
-    firsts = [r[0] if r else "" for r in run.values()]
-    canon = canonical({i: texts.get(i, "") for i in firsts if i})
+def first_poems(run: Mapping[str, Sequence[str]], judgements: Sequence[ImageJudgement],
+                texts: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """Each judged image's first poem in ``run`` (as ``scored_runs`` returns it), two readings of one poem given
+    the same id, so that counting distinct first poems counts poems; ``texts`` as for ``scored_runs``."""
+    known = {i: t for j in judgements for i, t in j.texts.items()} | {i: t for per in texts.values() for i, t in per.items()}
+    firsts = [run[j.image][0] if run.get(j.image) else "" for j in judgements]
+    canon = canonical({i: known.get(i, "") for i in firsts if i})
     return [canon.get(i, i) for i in firsts]
 
 
@@ -269,7 +271,7 @@ def image_route_run(engine, judgements: Sequence[ImageJudgement], top_k: int = 1
         run[j.image] = rank_scores([c.id for c in kept])
         desc[j.image] = res.description
         top[j.image] = [f"{c.title}/{c.author}" for c in kept[:3]]
-        texts[j.image] = {c.id: "".join(c.lines) for c in kept}
+        texts[j.image] = {c.id: c.body for c in kept}
     return ImageRouteResult(run, desc, (time.perf_counter() - t0) / max(1, len(judgements)), top, texts)
 
 

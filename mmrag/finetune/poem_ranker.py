@@ -57,7 +57,7 @@ def collect(engine: PoemQueryEngine, judgements: Sequence[Any], image_path, dept
         exclude = {Path(j.image).name} if leave_one_out else set()
         cands, x = engine.fused_candidates(image_path(j.image), depth, exclude_neighbours=exclude)
         ids = [c.id for c in cands]
-        texts = ["".join(c.lines) for c in cands]
+        texts = [c.body for c in cands]
         # another reading of a judged poem (《送灵澈上人》 for 《送灵澈》) has that poem's grade
         canon = j.canonical(dict(zip(ids, texts)))
         grades = j.grades(canon)

@@ -74,6 +74,11 @@ class PoemCandidate:
     def text(self) -> str:
         return f"《{self.title}》{self.author}\n" + "\n".join(self.lines)
 
+    @property
+    def body(self) -> str:
+        """The lines run together: what ``poem_distinct`` compares to find two readings of one poem."""
+        return "".join(self.lines)
+
 
 @dataclass
 class PoemResult:
@@ -346,7 +351,7 @@ class PoemQueryEngine(UpdatablePrompts, BaseQueryEngine):
                 candidates = self.fuse(routes, limit)
         t["compose"] = time.perf_counter()
         candidates = self.learned_order(routes, imagery, candidates)
-        ranked, folded = fold(self.rerank(query, candidates), text=lambda c: "".join(c.lines), key=lambda c: c.id)
+        ranked, folded = fold(self.rerank(query, candidates), text=lambda c: c.body, key=lambda c: c.id)
         ranked = ranked[:k]
         t["rerank"] = time.perf_counter()
         best = ranked[0] if ranked else None

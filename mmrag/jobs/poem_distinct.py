@@ -35,36 +35,36 @@ def same_poem(a: str, b: str, threshold: float = SAME_POEM) -> bool:
     return containment(bigrams(a), bigrams(b)) >= threshold
 
 
+def _first_of_each_poem(texts: Sequence[str], threshold: float) -> list[int]:
+    """For each text, the index of the first text of the same poem (its own index when it is the first)."""
+    firsts: list[tuple[int, frozenset[str]]] = []
+    out = []
+    for i, t in enumerate(texts):
+        g = bigrams(t)
+        first = next((k for k, kg in firsts if containment(g, kg) >= threshold), None)
+        if first is None:
+            firsts.append((i, g))
+            first = i
+        out.append(first)
+    return out
+
+
 def fold(items: Sequence[T], text: Callable[[T], str], key: Callable[[T], Hashable],
          threshold: float = SAME_POEM) -> tuple[list[T], dict[Hashable, Hashable]]:
     """``items`` (best first) with every later reading of an earlier item's poem left out, and
     {left-out key: the kept item's key}. The first reading wins, so a list keeps its order."""
-    kept: list[tuple[T, frozenset[str]]] = []
-    folded: dict[Hashable, Hashable] = {}
-    for it in items:
-        g = bigrams(text(it))
-        twin = next((k for k, kg in kept if containment(g, kg) >= threshold), None)
-        if twin is None:
-            kept.append((it, g))
-        else:
-            folded[key(it)] = key(twin)
-    return [k for k, _ in kept], folded
+    items = list(items)
+    first = _first_of_each_poem([text(it) for it in items], threshold)
+    kept = [it for i, it in enumerate(items) if first[i] == i]
+    return kept, {key(it): key(items[first[i]]) for i, it in enumerate(items) if first[i] != i}
 
 
 def canonical(texts: dict[str, str], among: Iterable[str] = (), threshold: float = SAME_POEM) -> dict[str, str]:
     """{id: the id that stands for its poem}: each of ``texts`` maps to the first id of ``among`` (then of
     ``texts``, in order) whose text is the same poem. Used to score a ranking on judged poems when the
     judgements name one reading and the ranking returns another."""
-    first = [i for i in dict.fromkeys(among) if i in texts]
-    seen = set(first)
-    order = first + [i for i in texts if i not in seen]
-    reps: list[tuple[str, frozenset[str]]] = []
-    out: dict[str, str] = {}
-    for i in order:
-        g = bigrams(texts[i])
-        rep = next((r for r, rg in reps if containment(g, rg) >= threshold), None)
-        if rep is None:
-            reps.append((i, g))
-            rep = i
-        out[i] = rep
-    return out
+    ahead = [i for i in dict.fromkeys(among) if i in texts]
+    seen = set(ahead)
+    order = ahead + [i for i in texts if i not in seen]
+    first = _first_of_each_poem([texts[i] for i in order], threshold)
+    return {i: order[f] for i, f in zip(order, first)}

@@ -191,9 +191,8 @@ def _route_eval(mm, judgements_path: Path, top_k: int, leave_one_out: bool = Fal
                 for name, run in runs.items()}
     # scored as `mmrag poem` lists them: a poem once, whichever reading of it is ranked or judged
     qrels, runs = pe.scored_runs(js, runs, texts)
-    every_text = {i: t for j in js for i, t in j.texts.items()} | {i: t for per in texts.values() for i, t in per.items()}
     rows = {name: ir_scores(qrels, {k: rank_scores(v) for k, v in run.items()}) for name, run in runs.items()}
-    top1 = {name: pe.first_poems({j.image: run.get(j.image, []) for j in js}, every_text) for name, run in runs.items()}
+    top1 = {name: pe.first_poems(run, js, texts) for name, run in runs.items()}
     extra = {name: {"distinct first poems": f"{len(set(t))}/{len(t)}"} for name, t in top1.items()}
     held = sum(len(j.poems) for j in js)
     _table(f"image -> poem route, {len(js)} judged bundled photos, {held} judged poems in this collection"
